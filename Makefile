@@ -1,0 +1,53 @@
+# Flagstream. `make run` and `make test` need only python3, make and git.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup migrate demo bench bench-evaluation clean
+
+$(STAMP): requirements.txt sdk/python/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@$(PY) manage.py migrate --noinput
+
+demo: migrate
+	@$(PY) manage.py bootstrap_demo
+
+## run: set everything up, then start the ASGI server and a Celery worker with beat (Ctrl-C stops all)
+run: demo
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "Flagstream is starting on http://$(HOST):$(PORT)/"
+	@echo "  admin:     http://$(HOST):$(PORT)/admin/   (staff login above)"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
+	@echo "Press Ctrl-C to stop the server, the worker and beat."
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
+	    --schedule=var/celerybeat-schedule & \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & \
+	wait
+
+## test: the whole suite (SQLite by default; DATABASE_URL / REDIS_URL switch backends)
+test: setup
+	@$(PY) -m pytest -c tests/pytest.ini --rootdir=. $(PYTEST_ARGS)
+
+## bench-evaluation: evaluation speed against flagsmith-flag-engine, UnleashClient and growthbook
+bench-evaluation: setup
+	@$(PY) -m pip install --quiet -r bench/requirements.txt
+	@$(PY) bench/evaluation/run.py
+
+bench: bench-evaluation
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
