@@ -328,7 +328,10 @@ class FlagAdmin(admin.ModelAdmin):
         adopt_saved(obj, form)
 
     def save_related(self, request, form, formsets, change):
-        pass  # tags went through the service; the inlines are read-only
+        # Tags went through the service and the inlines are read-only: write nothing, but let
+        # the formsets record that nothing changed (the admin's change message reads that).
+        for formset in formsets:
+            formset.save(commit=False)
 
 
 class FlagStateAdminForm(forms.ModelForm):

@@ -186,11 +186,11 @@ def _publish_state(event_type: str, state: FlagState, document: dict | None = No
 @transaction.atomic
 def flag_create(*, project: Project, key: str, actor: Actor, name: str = "",
                 kind: str = FlagKind.BOOLEAN, variants: list | None = None,
-                description: str = "", tags: list[str] = ()) -> Flag:
+                description: str = "", tags: list[str] | None = None) -> Flag:
     """Create a flag with an (off) state in every environment of the project."""
     validation.validate_key(key)
     variants = validation.normalize_variants(kind, variants)
-    tags = validation.normalize_tags(list(tags))
+    tags = validation.normalize_tags([] if tags is None else tags)
     if Flag.objects.filter(project=project, key=key).exists():
         validation.fail("key", f"flag {key!r} already exists in project {project.key!r}")
     try:
@@ -365,10 +365,11 @@ def _publish_segment(segment_key: str, project: Project, document: dict | None) 
 
 @transaction.atomic
 def segment_create(*, project: Project, key: str, actor: Actor, name: str = "",
-                   description: str = "", constraints: list = ()) -> Segment:
+                   description: str = "", constraints: list | None = None) -> Segment:
     """Create a segment (a reusable audience)."""
     validation.validate_key(key)
-    constraints = validation.validate_segment_constraints(list(constraints))
+    constraints = validation.validate_segment_constraints(
+        [] if constraints is None else constraints)
     if Segment.objects.filter(project=project, key=key).exists():
         validation.fail("key", f"segment {key!r} already exists in project {project.key!r}")
     segment = Segment.objects.create(project=project, key=key, name=name or key,

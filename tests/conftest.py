@@ -1,0 +1,93 @@
+"""Shared fixtures: organization → project → environments → flags, users of every role, and
+API clients authenticated the ways real callers are."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from flags import services
+from flags.audit import Actor
+from flags.tokens import token_pair_issue
+
+from .factories import MembershipFactory, OrganizationFactory, UserFactory
+
+TEST_ACTOR = Actor(source="command", label="tests")
+
+
+@pytest.fixture
+def actor():
+    return TEST_ACTOR
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory(slug="acme")
+
+
+@pytest.fixture
+def project(organization):
+    return services.project_create(organization=organization, key="demo", actor=TEST_ACTOR)
+
+
+@pytest.fixture
+def development(project):
+    return services.environment_create(project=project, key="development", actor=TEST_ACTOR)
+
+
+@pytest.fixture
+def production(project):
+    return services.environment_create(project=project, key="production", actor=TEST_ACTOR)
+
+
+@pytest.fixture
+def environments(development, production):
+    return development, production
+
+
+@pytest.fixture
+def color_flag(project, environments):
+    return services.flag_create(
+        project=project, key="button-color", kind="string", tags=["ui"], actor=TEST_ACTOR,
+        variants=[{"key": c, "value": c} for c in ("red", "green", "blue")])
+
+
+@pytest.fixture
+def bool_flag(project, environments):
+    return services.flag_create(project=project, key="new-checkout", tags=["checkout"],
+                                actor=TEST_ACTOR)
+
+
+def member(organization, role):
+    return MembershipFactory(organization=organization, role=role,
+                             user=UserFactory(username=f"{organization.slug}-{role}")).user
+
+
+@pytest.fixture
+def viewer(organization):
+    return member(organization, "viewer")
+
+
+@pytest.fixture
+def editor(organization):
+    return member(organization, "editor")
+
+
+@pytest.fixture
+def org_admin(organization):
+    return member(organization, "admin")
+
+
+@pytest.fixture
+def outsider(db):
+    """An admin of another organization."""
+    return member(OrganizationFactory(slug="globex"), "admin")
+
+
+def bearer_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_issue(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def api_as():
+    return bearer_client
