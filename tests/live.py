@@ -1,0 +1,116 @@
+"""Real processes for end-to-end tests: daphne on a free loopback port, a Celery worker with
+beat, and `manage.py` commands, all sharing one fresh database (a SQLite file under a temporary
+var/ directory, or a new PostgreSQL database when DATABASE_URL points at PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveStack:
+    """Starts and stops the processes of one end-to-end test run."""
+
+    def __init__(self, var_dir: Path, extra_env: dict | None = None):
+        self.var_dir = var_dir
+        self.processes: list[tuple[subprocess.Popen, Path]] = []
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._dropped_db = None
+        self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(var_dir),
+                    "DJANGO_SETTINGS_MODULE": "config.settings.base", "PYTHONUNBUFFERED": "1",
+                    **(extra_env or {})}
+        database_url = os.environ.get("DATABASE_URL", "")
+        if database_url.startswith(("postgres://", "postgresql://")):
+            self.env["DATABASE_URL"] = self._fresh_postgres(database_url)
+        else:
+            self.env.pop("DATABASE_URL", None)
+
+    def _fresh_postgres(self, url: str) -> str:
+        import psycopg
+
+        name = f"flagstream_live_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self._dropped_db = (url, name)
+        return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+    def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+        """Run `manage.py <args>` as a separate process; return its output."""
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout + result.stderr
+
+    def spawn(self, name: str, *argv: str) -> Path:
+        log = self.var_dir / f"{name}.log"
+        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log.open("w"),
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append((process, log))
+        return log
+
+    def start_server(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        self.spawn("daphne", str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
+                   "config.asgi:application")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("daphne did not start:\n" + self.logs())
+
+    def start_worker(self) -> Path:
+        bin_dir = Path(sys.executable).parent
+        return self.spawn("celery", str(bin_dir / "celery"), "-A", "config", "worker", "--beat",
+                          "--loglevel=INFO", "--concurrency=1",
+                          f"--schedule={self.var_dir / 'celerybeat-schedule'}")
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}"
+                         for _, log in self.processes if log.exists())
+
+    def wait_for_log(self, log: Path, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in log.read_text():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not seen in {log.name}:\n{log.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        for process, _ in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process, _ in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._dropped_db:
+            import psycopg
+
+            url, name = self._dropped_db
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
