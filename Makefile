@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
+VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
 .PHONY: run test setup migrate demo bench bench-evaluation clean
 
@@ -19,7 +20,8 @@ $(STAMP): requirements.txt sdk/python/pyproject.toml
 setup: $(STAMP)
 
 migrate: setup
-	@$(PY) manage.py migrate --noinput
+	@$(PY) manage.py migrate --noinput --verbosity 0
+	@echo "Database migrated."
 
 demo: migrate
 	@$(PY) manage.py bootstrap_demo
@@ -32,11 +34,14 @@ run: demo
 	@echo "  admin:     http://$(HOST):$(PORT)/admin/   (staff login above)"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "Press Ctrl-C to stop the server, the worker and beat."
-	@trap 'kill 0' INT TERM EXIT; \
+	@pids=""; \
+	stop() { trap - INT TERM EXIT; echo; echo "Stopping server, worker and beat ..."; \
+	         kill -TERM $$pids 2>/dev/null; wait $$pids 2>/dev/null; exit 0; }; \
+	trap stop INT TERM EXIT; \
 	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
-	    --schedule=var/celerybeat-schedule & \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & \
-	wait
+	    --schedule=$(VAR_DIR)/celerybeat-schedule & pids="$$pids $$!"; \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & pids="$$pids $$!"; \
+	wait -n $$pids
 
 ## test: the whole suite (SQLite by default; DATABASE_URL / REDIS_URL switch backends)
 test: setup
