@@ -40,6 +40,31 @@ def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict
         form.add_error(field if field in form.fields else None, text)
 
 
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Staff who are not superusers see and pick only objects of their own organizations."""
+
+    organization_path = "organization"
+
+    def member_organizations(self, request):
+        return Organization.objects.filter(memberships__user=request.user)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.organization_path}__in":
+                                  self.member_organizations(request)}).distinct()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            paths = {Organization: "pk__in", Project: "organization__in",
+                     Environment: "project__organization__in"}
+            if db_field.related_model in paths:
+                kwargs["queryset"] = db_field.related_model.objects.filter(
+                    **{paths[db_field.related_model]: self.member_organizations(request)})
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 def adopt_saved(obj, form) -> None:
     """Point the admin's in-memory object at the row the service saved during validation."""
     obj.pk = form.saved_object.pk
@@ -55,21 +80,22 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(TenantScopedAdmin):
+    organization_path = "pk"
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "organization__slug"]
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(TenantScopedAdmin):
     list_display = ["key", "name", "organization", "created_at"]
     list_filter = ["organization"]
     search_fields = ["key", "name"]
@@ -87,7 +113,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(TenantScopedAdmin):
+    organization_path = "project__organization"
     list_display = ["key", "name", "project", "created_at"]
     list_filter = ["project"]
     search_fields = ["key", "name", "project__key"]
@@ -105,8 +132,10 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(SDKKey)
-class SDKKeyAdmin(admin.ModelAdmin):
+class SDKKeyAdmin(TenantScopedAdmin):
     """Keys are created, rotated and revoked here; the secret is shown once, in a message."""
+
+    organization_path = "environment__project__organization"
 
     list_display = ["display_prefix", "environment", "kind", "name", "status", "created_at",
                     "expires_at"]
@@ -246,7 +275,8 @@ def format_state_rules(state: FlagState):
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(TenantScopedAdmin):
+    organization_path = "project__organization"
     form = FlagAdminForm
     list_display = ["key", "name", "project", "kind", "tag_list", "environments", "archived"]
     list_filter = ["project", "kind", "archived", "tags__name"]
@@ -356,8 +386,10 @@ class FlagStateAdminForm(forms.ModelForm):
 
 
 @admin.register(FlagState)
-class FlagStateAdmin(admin.ModelAdmin):
+class FlagStateAdmin(TenantScopedAdmin):
     """A flag's targeting in one environment: on/off, rules, default rule, prerequisites."""
+
+    organization_path = "environment__project__organization"
 
     form = FlagStateAdminForm
     list_display = ["flag", "environment", "enabled", "version", "updated_at"]
@@ -430,7 +462,8 @@ class SegmentAdminForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(TenantScopedAdmin):
+    organization_path = "project__organization"
     form = SegmentAdminForm
     list_display = ["key", "name", "project", "updated_at"]
     list_filter = ["project"]
@@ -471,7 +504,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(TenantScopedAdmin):
     list_display = ["created_at", "action", "subject", "project", "environment", "source",
                     "actor_label", "remote_addr"]
     list_filter = ["source", "action", "project"]

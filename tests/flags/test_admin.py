@@ -161,3 +161,29 @@ def test_sdk_key_revoke_action__key_stops_working(staff, development):
                {"action": "revoke_keys", "_selected_action": [sdk_key.pk]})
     assert sdk_key_authenticate(raw) is None
     assert SDKKey.objects.get(pk=sdk_key.pk).revoked_at is not None
+
+
+def test_staff_without_superuser__sees_only_own_organizations(client, color_flag, organization,
+                                                               django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from flags import services
+    from flags.models import Membership
+    from tests.conftest import TEST_ACTOR
+    from tests.factories import OrganizationFactory
+
+    other = OrganizationFactory(slug="globex")
+    other_project = services.project_create(organization=other, key="secret", actor=TEST_ACTOR)
+    services.environment_create(project=other_project, key="prod", actor=TEST_ACTOR)
+    services.flag_create(project=other_project, key="globex-only", actor=TEST_ACTOR)
+    staff_user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    staff_user.user_permissions.set(Permission.objects.filter(content_type__app_label="flags"))
+    Membership.objects.create(user=staff_user, organization=organization, role="admin")
+    client.force_login(staff_user)
+
+    flags_page = client.get(reverse("admin:flags_flag_changelist")).content.decode()
+    assert "button-color" in flags_page and "globex-only" not in flags_page
+    other_flag = Flag.objects.get(key="globex-only")
+    assert client.get(reverse("admin:flags_flag_change", args=[other_flag.pk])).status_code == 302
+    add_form = client.get(reverse("admin:flags_flag_add")).content.decode()
+    assert "acme/demo" in add_form and "globex/secret" not in add_form
