@@ -40,7 +40,7 @@ run: demo
 	trap stop INT TERM EXIT; \
 	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
 	    --schedule=$(VAR_DIR)/celerybeat-schedule & pids="$$pids $$!"; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & pids="$$pids $$!"; \
+	$(PY) manage.py serve --host $(HOST) --port $(PORT) & pids="$$pids $$!"; \
 	wait -n $$pids
 
 ## test: the whole suite (SQLite by default; DATABASE_URL / REDIS_URL switch backends)

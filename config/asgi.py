@@ -1,4 +1,9 @@
-"""ASGI entry point: Django for HTTP (including SSE streams); WebSocket routes join later."""
+"""ASGI entry point.
+
+HTTP goes to Django, except the long-lived SSE streams, which ``streaming.routing`` serves
+directly (no thread or database connection per open stream) unless Pushpin proxies them (then
+Django answers with GRIP instructions). WebSocket ``/ws`` goes to the channels consumer.
+"""
 
 import os
 
@@ -8,6 +13,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
+from streaming.routing import application  # noqa: E402  (needs Django set up first)
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+application = application(django_asgi_app)

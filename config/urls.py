@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from flags.api import ofrep, sdk_views
 from flags.api.views import TokenRefreshView, TokenView
 
 urlpatterns = [
@@ -11,6 +12,10 @@ urlpatterns = [
     path("api/auth/token", TokenView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("api/v1/", include("flags.api.urls")),
+    path("api/sdk/flags", sdk_views.sdk_flags, name="sdk-flags"),
+    path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),
+    path("ofrep/v1/evaluate/flags/<str:key>", ofrep.evaluate_flag, name="ofrep-flag"),
+    path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

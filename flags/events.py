@@ -35,19 +35,20 @@ def _base(event_type: str, environment) -> dict:
 def flag_event(event_type: str, environment, document: dict) -> dict:
     """A created/updated/enabled/disabled/distribution event with the new flag document."""
     return {**_base(event_type, environment), "flagKey": document["key"],
-            "version": document["version"], "flag": document}
+            "version": document["version"], "tags": document.get("tags", []), "flag": document}
 
 
-def flag_deleted_event(environment, flag_key: str, version: int) -> dict:
+def flag_deleted_event(environment, flag_key: str, version: int, tags: list[str]) -> dict:
     return {**_base(FLAG_DELETED, environment), "flagKey": flag_key, "version": version,
-            "flag": None}
+            "tags": tags, "flag": None}
 
 
 def segment_updated_event(environment, segment_key: str, segment: dict | None,
-                          flag_keys: list[str]) -> dict:
-    """A segment changed (``segment`` is None when deleted); ``flags`` lists the flags using it."""
+                          flag_keys: list[str], tags: list[str]) -> dict:
+    """A segment changed (``segment`` is None when deleted); ``flags`` lists the flags using it
+    and ``tags`` their tags, so that filtered streams can tell whether it concerns them."""
     return {**_base(SEGMENT_UPDATED, environment), "segmentKey": segment_key,
-            "segment": segment, "flags": flag_keys}
+            "segment": segment, "flags": flag_keys, "tags": tags}
 
 
 def _distributions(document: dict) -> list:

@@ -239,7 +239,8 @@ def flag_update(*, flag: Flag, actor: Actor, name: str = UNSET, description: str
         state.save(update_fields=["version", "updated_at"])
         if is_archived and not was_archived:  # archived flags are no longer served to SDKs
             publish_on_commit(environment_channel(state.environment_id), events.FLAG_DELETED,
-                              events.flag_deleted_event(state.environment, flag.key, state.version))
+                              events.flag_deleted_event(state.environment, flag.key, state.version,
+                                                        after["tags"]))
         else:
             _publish_state(events.FLAG_CREATED if was_archived and not is_archived
                            else events.FLAG_UPDATED, state)
@@ -282,7 +283,7 @@ def flag_delete(*, flag: Flag, actor: Actor) -> None:
     for state in flag.states.select_related("environment__project"):
         publish_on_commit(environment_channel(state.environment_id), events.FLAG_DELETED,
                           events.flag_deleted_event(state.environment, flag.key,
-                                                    state.version + 1))
+                                                    state.version + 1, before["tags"]))
     audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
                  flag=None, action=events.FLAG_DELETED, subject=flag.key, before=before)
     flag.delete()
@@ -358,9 +359,11 @@ def _flags_using_segment(project_id: int, environment_id: int, segment_key: str)
 def _publish_segment(segment_key: str, project: Project, document: dict | None) -> None:
     for environment in project.environments.all():
         flag_keys = _flags_using_segment(project.id, environment.id, segment_key)
+        tags = sorted(set(Tag.objects.filter(project=project, flags__key__in=flag_keys)
+                          .values_list("name", flat=True)))
         publish_on_commit(environment_channel(environment.id), events.SEGMENT_UPDATED,
                           events.segment_updated_event(environment, segment_key, document,
-                                                       flag_keys))
+                                                       flag_keys, tags))
 
 
 @transaction.atomic

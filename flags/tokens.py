@@ -59,3 +59,40 @@ def token_user(token: str, token_type: str = ACCESS):
     if user is None or not user.is_active or claims["fp"] != _fingerprint(user):
         raise TokenError("token revoked")
     return user
+
+
+STREAM = "sdk-stream"
+
+
+def sdk_stream_token_issue(sdk_key, ttl: int | None = None) -> str:
+    """A URL-safe token standing for ``sdk_key`` on streams (the key itself never goes in URLs).
+
+    It expires, and it dies with the key: the stream checks the key is still active.
+    """
+    now = int(time.time())
+    ttl = settings.SDK_STREAM_TOKEN_TTL_SECONDS if ttl is None else ttl
+    claims = {"typ": STREAM, "kid": sdk_key.pk, "env": sdk_key.environment_id, "iat": now,
+              "exp": now + ttl}
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM)
+
+
+def sdk_stream_token_key(token: str):
+    """The active SDK key a stream token stands for; TokenError otherwise."""
+    from django.utils import timezone
+
+    from .models import SDKKey
+
+    try:
+        claims = jwt.decode(token, settings.SECRET_KEY, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "kid", "typ"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("invalid token") from None
+    if claims["typ"] != STREAM:
+        raise TokenError("not a stream token")
+    sdk_key = (SDKKey.objects.filter(pk=claims["kid"])
+               .select_related("environment__project__organization").first())
+    if sdk_key is None or not sdk_key.is_active(timezone.now()):
+        raise TokenError("token revoked")
+    return sdk_key

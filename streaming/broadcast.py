@@ -13,6 +13,8 @@ from typing import Any
 from django.db import transaction
 from django_eventstream import send_event
 
+from .hub import hub
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,6 +24,8 @@ def publish(channel: str, event_type: str, data: dict[str, Any]) -> None:
         send_event(channel, event_type, data)
     except Exception:  # noqa: BLE001 - a lost event must not turn a committed write into a 500
         logger.exception("could not publish %s on %s", event_type, channel)
+        return
+    hub.poke()  # streams served by this process need not wait for the next poll
 
 
 def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> None:

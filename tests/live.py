@@ -68,9 +68,7 @@ class LiveStack:
         return log
 
     def start_server(self) -> None:
-        bin_dir = Path(sys.executable).parent
-        self.spawn("daphne", str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
-                   "config.asgi:application")
+        self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

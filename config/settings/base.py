@@ -205,14 +205,24 @@ JWT_REFRESH_TTL_SECONDS = env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)
 SDK_KEY_ROTATION_GRACE_SECONDS = env_int("SDK_KEY_ROTATION_GRACE_SECONDS", 24 * 3600)
 STREAM_HEARTBEAT_SECONDS = env_int("STREAM_HEARTBEAT_SECONDS", 15)
 STREAM_EVENT_RETENTION_HOURS = env_int("STREAM_EVENT_RETENTION_HOURS", 24)
+STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "0.2"))  # embedded mode
+STREAM_AUTH_RECHECK_SECONDS = float(os.environ.get("STREAM_AUTH_RECHECK_SECONDS", "2"))
+STREAM_GAP_CHECK_SECONDS = float(os.environ.get("STREAM_GAP_CHECK_SECONDS", "5"))  # Redis mode
+STREAM_QUEUE_SIZE = env_int("STREAM_QUEUE_SIZE", 256)  # events buffered per open stream
+STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 2)  # DB connections all streams share
+SDK_RATE_LIMIT_PER_MINUTE = env_int("SDK_RATE_LIMIT_PER_MINUTE", 6000)  # per key; 0 = off
+SDK_STREAM_TOKEN_TTL_SECONDS = env_int("SDK_STREAM_TOKEN_TTL_SECONDS", 24 * 3600)
+OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)
 
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+EVENTSTREAM_STORAGE_CLASS = "streaming.storage.EventStorage"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "streaming.logging.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -1,0 +1,131 @@
+"""The SDK REST API (environment keys): configuration with ETag, and server-side evaluation."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from ..environment_config import environment_config_get, etag_matches
+from ..rate_limits import rate_limit_hit
+from ..sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+
+
+def json_error(status: int, code: str, detail: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+
+
+def field_error(field: str, message: str) -> JsonResponse:
+    return json_error(400, "validation_error", f"{field}: {message}", fields={field: [message]})
+
+
+def sdk_key_for(request, *, require_server: bool = False):
+    """The request's SDK key; raises SDKAuthError."""
+    return authenticate_sdk_request(raw_key_from(request.headers.get, request.GET),
+                                    require_server=require_server)
+
+
+def too_many(retry_after: int, body: dict | None = None) -> JsonResponse:
+    response = JsonResponse(body or {"error": "rate_limited",
+                                     "detail": f"too many requests; retry in {retry_after} s"},
+                            status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def parse_json_object(request):
+    """The request body as a dict; (None, error response) when it is not a JSON object."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, json_error(400, "parse_error", f"body is not valid JSON: {exc}",
+                                fields={"body": ["not valid JSON"]})
+    if not isinstance(body, dict):
+        return None, field_error("body", "must be a JSON object")
+    return body, None
+
+
+@require_GET
+def sdk_flags(request):
+    """The environment's full flag configuration; 304 when ``If-None-Match`` still matches."""
+    try:
+        sdk_key = sdk_key_for(request)
+    except SDKAuthError as exc:
+        return json_error(exc.status, exc.code, exc.detail)
+    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
+    if retry:
+        return too_many(retry)
+    config = environment_config_get(sdk_key.environment)
+    if etag_matches(request.headers.get("If-None-Match"), config.etag):
+        response = HttpResponse(status=304)
+    else:
+        response = JsonResponse(config.document)
+    response["ETag"] = config.etag
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def context_from(body: dict):
+    """The evaluation context of either request shape; (None, error) when malformed."""
+    if "entityID" in body or "entityContext" in body:
+        entity_context = body.get("entityContext", {})
+        if not isinstance(entity_context, dict):
+            return None, field_error("entityContext", "must be an object")
+        context = dict(entity_context)
+        if body.get("entityID") is not None:
+            context["targetingKey"] = str(body["entityID"])
+        return context, None
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        return None, field_error("context", "must be an object")
+    return context, None
+
+
+def result_body(result) -> dict:
+    data = {"flagKey": result.flag_key, "value": result.value, "variant": result.variant,
+            "variantKey": result.variant, "reason": result.reason, "version": result.version}
+    if result.error_code:
+        data["errorCode"] = result.error_code
+        data["errorMessage"] = result.error_message
+    return data
+
+
+KNOWN_EVALUATE_FIELDS = {"context", "flagKey", "flagKeys", "flags", "entityID", "entityContext"}
+
+
+@csrf_exempt
+@require_POST
+def sdk_evaluate(request):
+    """Evaluate one flag (``flagKey``) or many (``flags``/``flagKeys``, default all)."""
+    try:
+        sdk_key = sdk_key_for(request)
+    except SDKAuthError as exc:
+        return json_error(exc.status, exc.code, exc.detail)
+    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
+    if retry:
+        return too_many(retry)
+    body, error = parse_json_object(request)
+    if error:
+        return error
+    unknown = sorted(set(body) - KNOWN_EVALUATE_FIELDS)
+    if unknown:
+        return field_error(unknown[0], "unknown field")
+    context, error = context_from(body)
+    if error:
+        return error
+    evaluator = environment_config_get(sdk_key.environment).evaluator
+    if "flagKey" in body:
+        if not isinstance(body["flagKey"], str):
+            return field_error("flagKey", "must be a string")
+        return JsonResponse(result_body(evaluator.evaluate(body["flagKey"], context)))
+    name = "flagKeys" if "flagKeys" in body else "flags"
+    keys = body.get(name)
+    if keys is None:
+        keys = list(evaluator.keys())
+    elif not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return field_error(name, "must be a list of flag keys")
+    return JsonResponse({"flags": {key: result_body(evaluator.evaluate(key, context))
+                                   for key in keys}})

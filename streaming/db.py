@@ -1,0 +1,49 @@
+"""Database access for long-lived streams, off the event loop, on a small fixed thread pool.
+
+django-eventstream's stream view runs every read through ``sync_to_async`` per connection, so
+each open stream ends up holding a thread and a database connection. Streams here touch the
+database only when they open (authentication, replay) and when the hub catches up, always
+through this pool: the whole process holds at most STREAM_DB_THREADS connections (one per thread,
+kept open and replaced when it breaks), however many streams are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.STREAM_DB_THREADS,
+                                       thread_name_prefix="stream-db")
+    return _executor
+
+
+def _call(fn, args, kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (InterfaceError, OperationalError):
+        # A connection that broke (server restart, idle timeout): drop it and try once more.
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+        return fn(*args, **kwargs)
+    except DatabaseError:
+        for connection in connections.all(initialized_only=True):
+            if connection.in_atomic_block is False and connection.needs_rollback:
+                connection.close()
+        raise
+
+
+async def run_db(fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` on the stream database pool and await its result."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_get_executor(),
+                                      functools.partial(_call, fn, args, kwargs))

@@ -1,0 +1,388 @@
+"""The in-process fan-out hub: one per server process, shared by every open stream.
+
+Events reach the hub from exactly one source per process:
+
+* embedded mode — :class:`TableTailer` polls django-eventstream's per-channel counters (one tiny
+  query every STREAM_POLL_SECONDS, or at once when this process published) and reads new events
+  of the channels someone here is subscribed to, so events stored by *any* process (a request,
+  the admin, a ``manage.py`` command, a Celery task) arrive here;
+* with Redis — :class:`RedisSource` listens to the pub/sub channel django-eventstream publishes
+  to, and, unlike the library, notices a lost message: every channel's event ids are consecutive,
+  so a jump is repaired from storage, and a periodic counter check catches a lost last message.
+
+Each subscription has a bounded queue; the hub never waits on a subscriber, so a slow client
+cannot hold up the others. A subscriber that overflows is told to resynchronise from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import timedelta
+from urllib.parse import quote
+
+from django.conf import settings
+from django.utils import timezone
+from django_eventstream.utils import make_id, sse_encode_event
+
+from .db import run_db
+
+logger = logging.getLogger(__name__)
+
+# Markers a subscription's queue can hold besides events.
+HEARTBEAT = "heartbeat"
+RESYNC = "resync"
+REVOKED = "revoked"
+CLOSE = "close"
+
+
+class StreamEvent:
+    """One stored event of a channel; its SSE frame is encoded once and shared."""
+
+    __slots__ = ("channel", "id", "type", "data", "_payload", "_frames")
+
+    def __init__(self, channel: str, event_id: int, event_type: str, data: str):
+        self.channel = channel
+        self.id = event_id
+        self.type = event_type
+        self.data = data  # the JSON text as published
+        self._payload = None
+        self._frames: dict = {}
+
+    @property
+    def payload(self) -> dict:
+        if self._payload is None:
+            self._payload = json.loads(self.data)
+        return self._payload
+
+    @property
+    def sse_id(self) -> str:
+        return make_id({self.channel: self.id})
+
+    def frame(self, render=None) -> bytes:
+        """The SSE frame of this event, as ``render`` (or the default) shapes it; cached."""
+        frame = self._frames.get(render)
+        if frame is None:
+            if render is None:
+                frame = sse_encode_event(self.type, self.data, event_id=self.sse_id).encode()
+            else:
+                frame = render(self)
+            self._frames[render] = frame
+        return frame
+
+
+class Subscription:
+    """One open stream's place in the hub."""
+
+    __slots__ = ("channel", "queue", "accepts", "key_id", "last_id", "__weakref__")
+
+    def __init__(self, channel: str, *, accepts=None, key_id: int | None = None):
+        self.channel = channel
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.STREAM_QUEUE_SIZE)
+        self.accepts = accepts
+        self.key_id = key_id
+        self.last_id = 0
+
+    def offer(self, item) -> bool:
+        try:
+            self.queue.put_nowait(item)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+
+def read_events(channel: str, after: int, upto: int | None = None, limit: int = 1000):
+    """Stored events of ``channel`` with ids in (after, upto], oldest first (sync)."""
+    from django_eventstream.models import Event
+
+    rows = Event.objects.filter(channel=channel, eid__gt=after).exclude(type="")
+    if upto is not None:
+        rows = rows.filter(eid__lte=upto)
+    return [StreamEvent(channel, eid, event_type, json.loads(data))
+            for eid, event_type, data in rows.order_by("eid").values_list(
+                "eid", "type", "data")[:limit]]
+
+
+def current_ids(channels) -> dict[str, int]:
+    """The current (last) event id of each channel (sync)."""
+    from django_eventstream.models import EventCounter
+
+    found = dict(EventCounter.objects.filter(name__in=list(channels))
+                 .values_list("name", "value"))
+    return {channel: found.get(channel, 0) for channel in channels}
+
+
+def counters_changed_since(since) -> list[tuple[str, int]]:
+    from django_eventstream.models import EventCounter
+
+    return list(EventCounter.objects.filter(updated__gte=since).values_list("name", "value"))
+
+
+def revoked_key_ids(key_ids) -> set[int]:
+    """Of ``key_ids``, the SDK keys that are revoked or past their rotation grace (sync)."""
+    from django.db.models import Q
+
+    from flags.models import SDKKey
+
+    now = timezone.now()
+    ids = list(key_ids)
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        active = set(SDKKey.objects.filter(id__in=chunk).filter(
+            Q(revoked_at__isnull=True) | Q(revoked_at__gt=now)).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)).values_list("id", flat=True))
+        out.update(set(chunk) - active)
+    return out
+
+
+class Hub:
+    def __init__(self):
+        self.subscriptions: dict[str, set[Subscription]] = {}
+        self.last_ids: dict[str, int] = {}  # last event id dispatched, per subscribed channel
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.source = None
+        self._tasks: list[asyncio.Task] = []
+        self.listeners: list = []  # callables(event) told of every dispatched event
+        self._loading: dict[str, asyncio.Future] = {}
+        self.delivered = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is loop:
+            return
+        self.loop = loop
+        self.source = RedisSource(self) if getattr(settings, "EVENTSTREAM_REDIS", None) \
+            else TableTailer(self)
+        self._tasks = [loop.create_task(self.source.run(), name="stream-hub-source"),
+                       loop.create_task(self._heartbeats(), name="stream-hub-heartbeat"),
+                       loop.create_task(self._recheck_keys(), name="stream-hub-keys")]
+
+    def poke(self) -> None:
+        """Something was just published in this process: look for it now (thread-safe)."""
+        if self.loop is not None and self.source is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.source.wake)
+            except RuntimeError:  # loop closed
+                pass
+
+    # --- subscriptions --------------------------------------------------------------------
+
+    async def subscribe(self, subscription: Subscription) -> int:
+        """Register ``subscription``; returns the channel's current event id.
+
+        Registration happens before the id is read, so an event stored meanwhile is either in
+        what the caller reads from storage or queued for it; callers drop ids they have sent.
+        """
+        self._ensure_started()
+        channel = subscription.channel
+        self.subscriptions.setdefault(channel, set()).add(subscription)
+        if channel not in self.last_ids:
+            loading = self._loading.get(channel)
+            if loading is None:
+                loading = self._loading[channel] = asyncio.ensure_future(
+                    run_db(current_ids, [channel]))
+                try:
+                    current = (await loading)[channel]
+                finally:
+                    self._loading.pop(channel, None)
+                if channel in self.subscriptions:
+                    self.last_ids[channel] = current
+            else:
+                await asyncio.shield(loading)
+        return self.last_ids.get(channel, 0)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self.subscriptions.get(subscription.channel)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self.subscriptions[subscription.channel]
+                self.last_ids.pop(subscription.channel, None)
+
+    def connection_count(self) -> int:
+        return sum(len(s) for s in self.subscriptions.values())
+
+    def counts_by_channel(self) -> dict[str, int]:
+        return {channel: len(subs) for channel, subs in self.subscriptions.items()}
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def dispatch(self, event: StreamEvent) -> None:
+        """Hand ``event`` to every subscriber of its channel, in id order, without waiting."""
+        last = self.last_ids.get(event.channel)
+        if last is None or event.id <= last:
+            return  # nobody here listens, or already dispatched
+        self.last_ids[event.channel] = event.id
+        for listener in self.listeners:
+            listener(event)
+        for subscription in tuple(self.subscriptions.get(event.channel, ())):
+            accepts = subscription.accepts
+            if accepts is not None and not accepts(event):
+                continue
+            if not subscription.offer(event):
+                # Too far behind: drop what is queued and let it catch up from storage.
+                drain(subscription.queue)
+                subscription.offer(RESYNC)
+        self.delivered += 1
+
+    async def catch_up(self, channel: str, upto: int | None = None) -> None:
+        """Dispatch the stored events of ``channel`` after the last one dispatched here."""
+        last = self.last_ids.get(channel)
+        if last is None or (upto is not None and upto <= last):
+            return
+        while True:
+            events = await run_db(read_events, channel, self.last_ids.get(channel, last), upto)
+            for event in events:
+                self.dispatch(event)
+            if len(events) < 1000:
+                return
+
+    # --- periodic work --------------------------------------------------------------------
+
+    def broadcast(self, marker) -> None:
+        for subscribers in self.subscriptions.values():
+            for subscription in subscribers:
+                subscription.offer(marker)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
+            self.broadcast(HEARTBEAT)
+
+    async def _recheck_keys(self) -> None:
+        """Close the streams of keys revoked (or expired) anywhere, within a few seconds."""
+        while True:
+            await asyncio.sleep(settings.STREAM_AUTH_RECHECK_SECONDS)
+            by_key: dict[int, list[Subscription]] = {}
+            for subscribers in self.subscriptions.values():
+                for subscription in subscribers:
+                    if subscription.key_id is not None:
+                        by_key.setdefault(subscription.key_id, []).append(subscription)
+            if not by_key:
+                continue
+            try:
+                revoked = await run_db(revoked_key_ids, by_key.keys())
+            except Exception:  # noqa: BLE001 - the database may be briefly away; try later
+                logger.exception("could not re-check stream keys")
+                continue
+            for key_id in revoked:
+                for subscription in by_key[key_id]:
+                    drain(subscription.queue)
+                    subscription.offer(REVOKED)
+
+
+def drain(queue: asyncio.Queue) -> None:
+    while True:
+        try:
+            queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+
+
+class TableTailer:
+    """Embedded-mode source: follow the event storage tables of the shared database."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        # Counters are read with an overlap so that a transaction that committed after a later
+        # one (its `updated` is older) is still seen; ids make the overlap harmless.
+        overlap = timedelta(seconds=5)
+        since = timezone.now() - overlap
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), settings.STREAM_POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if not self.hub.subscriptions:
+                since = timezone.now() - overlap
+                continue
+            started = timezone.now()
+            try:
+                changed = await run_db(counters_changed_since, since)
+                for channel, value in changed:
+                    if value > self.hub.last_ids.get(channel, value):
+                        await self.hub.catch_up(channel, value)
+            except Exception:  # noqa: BLE001 - keep tailing through transient errors
+                logger.exception("stream tailer failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            since = started - overlap
+
+
+class RedisSource:
+    """Redis-mode source: django-eventstream's pub/sub messages, with gap repair."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+
+    def wake(self) -> None:
+        pass  # messages arrive by themselves
+
+    async def run(self) -> None:
+        from redis.asyncio import Redis
+
+        checker = asyncio.get_running_loop().create_task(self._check_counters())
+        try:
+            while True:
+                try:
+                    client = Redis(**settings.EVENTSTREAM_REDIS)
+                    pubsub = client.pubsub()
+                    await pubsub.subscribe("events_channel")
+                    # Anything published while we were not listening is in storage.
+                    for channel in list(self.hub.subscriptions):
+                        await self.hub.catch_up(channel)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            await self._handle(json.loads(message["data"]))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - reconnect after a Redis error
+                    logger.exception("redis event source failed; reconnecting")
+                    await asyncio.sleep(1)
+        finally:
+            checker.cancel()
+
+    async def _handle(self, message: dict) -> None:
+        channel = message["channel"]
+        last = self.hub.last_ids.get(channel)
+        if last is None or message.get("pub_id") is None:
+            return
+        event_id = int(message["pub_id"])
+        if event_id <= last:
+            return
+        if event_id > last + 1:  # a message went missing: fill the gap from storage
+            logger.warning("gap on %s: %s after %s; repairing from storage", channel, event_id,
+                           last)
+            await self.hub.catch_up(channel, event_id)
+            return
+        self.hub.dispatch(StreamEvent(channel, event_id, message["event_type"], message["data"]))
+
+    async def _check_counters(self) -> None:
+        """A lost *last* message leaves no gap to notice: compare with the counters now and then."""
+        while True:
+            await asyncio.sleep(settings.STREAM_GAP_CHECK_SECONDS)
+            channels = list(self.hub.last_ids)
+            if not channels:
+                continue
+            try:
+                for channel, value in (await run_db(current_ids, channels)).items():
+                    if value > self.hub.last_ids.get(channel, value):
+                        await self.hub.catch_up(channel, value)
+            except Exception:  # noqa: BLE001
+                logger.exception("counter check failed")
+
+
+hub = Hub()
+

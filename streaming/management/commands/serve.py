@@ -1,0 +1,32 @@
+import sys
+
+from daphne.endpoints import build_endpoint_description_strings
+from daphne.server import Server
+from django.core.management.base import BaseCommand
+
+from streaming.logging import RedactingAccessLog
+
+
+class Command(BaseCommand):
+    help = ("Serve HTTP, SSE and WebSocket with daphne (ASGI). Like the daphne command, but the "
+            "access log never shows secrets carried in query strings.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-access-log", action="store_true")
+        parser.add_argument("--proxy-headers", action="store_true",
+                            help="trust X-Forwarded-For (behind a proxy such as Pushpin)")
+
+    def handle(self, *args, host, port, no_access_log, proxy_headers, **options):
+        from config.asgi import application
+
+        self.stdout.write(f"Serving on http://{host}:{port}/")
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            action_logger=None if no_access_log else RedactingAccessLog(sys.stdout),
+            proxy_forwarded_address_header="X-Forwarded-For" if proxy_headers else None,
+            proxy_forwarded_port_header="X-Forwarded-Port" if proxy_headers else None,
+            application_close_timeout=5,
+        ).run()

@@ -1,0 +1,177 @@
+"""``WS /ws``: the flag-service WebSocket protocol, on the same hub as the SSE streams.
+
+Client → server: ``subscribe`` (``flags``, ``tags``, ``subscribeAll``), ``unsubscribe`` (the same
+fields), ``evaluate`` (``requestId``, ``flagKey``, ``context`` or ``entityID``/``entityContext``),
+``ping``. Server → client: the change events of subscribed flags (the same payloads as SSE),
+``subscribed``, ``evaluation_result``, ``pong`` and ``error``. Authenticated by the environment
+key (headers, or a client key in ``?sdkKey=``); close code 4401 when it is missing, wrong or
+revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qsl
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from flags.environment_config import environment_config_get
+from flags.sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+
+from .channels import environment_channel
+from .db import run_db
+from .hub import RESYNC, REVOKED, StreamEvent, Subscription, hub, read_events
+
+UNAUTHORIZED = 4401
+
+
+class FlagSocketConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in self.scope.get("headers", [])}
+        query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+        await self.accept()
+        try:
+            self.sdk_key = await run_db(authenticate_sdk_request,
+                                        raw_key_from(headers.get, query))
+        except SDKAuthError as exc:
+            await self.send_json({"type": "error", "error": exc.code, "detail": exc.detail})
+            await self.close(code=UNAUTHORIZED)
+            return
+        self.flags: set[str] = set()
+        self.tags: set[str] = set()
+        self.all = False
+        self.subscription = Subscription(environment_channel(self.sdk_key.environment_id),
+                                         accepts=self.accepts, key_id=self.sdk_key.pk)
+        self.subscription.last_id = await hub.subscribe(self.subscription)
+        self.pump_task = asyncio.ensure_future(self.pump())
+        await self.send_json({"type": "connected", "environment": self.sdk_key.environment.key,
+                              "project": self.sdk_key.environment.project.key})
+
+    async def disconnect(self, code):
+        subscription = getattr(self, "subscription", None)
+        if subscription is not None:
+            hub.unsubscribe(subscription)
+            self.pump_task.cancel()
+
+    def accepts(self, event: StreamEvent) -> bool:
+        if self.all:
+            return True
+        payload = event.payload
+        if payload.get("flagKey") in self.flags:
+            return True
+        if self.tags.intersection(payload.get("tags") or ()):
+            return True
+        return bool(self.flags.intersection(payload.get("flags") or ()))
+
+    async def pump(self):
+        subscription = self.subscription
+        while True:
+            item = await subscription.queue.get()
+            if item.__class__ is StreamEvent:
+                if item.id > subscription.last_id:
+                    subscription.last_id = item.id
+                    await self.send(text_data=item.data)
+            elif item is RESYNC:
+                events = await run_db(read_events, subscription.channel, subscription.last_id)
+                for event in events:
+                    if self.accepts(event):
+                        await self.send(text_data=event.data)
+                    subscription.last_id = event.id
+            elif item is REVOKED:
+                await self.send_json({"type": "error", "error": "key_revoked",
+                                      "detail": "the key of this connection was revoked"})
+                await self.close(code=UNAUTHORIZED)
+                return
+            # heartbeats: daphne pings WebSocket clients itself
+
+    async def send_json(self, content):
+        await self.send(text_data=json.dumps(content))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not hasattr(self, "subscription"):
+            return
+        try:
+            message = json.loads(text_data or (bytes_data or b"").decode())
+        except (ValueError, UnicodeDecodeError):
+            await self.send_json({"type": "error", "error": "parse_error",
+                                  "detail": "messages must be JSON objects"})
+            return
+        if not isinstance(message, dict):
+            await self.send_json({"type": "error", "error": "parse_error",
+                                  "detail": "messages must be JSON objects"})
+            return
+        handler = {"subscribe": self.on_subscribe, "unsubscribe": self.on_unsubscribe,
+                   "evaluate": self.on_evaluate, "ping": self.on_ping}.get(message.get("type"))
+        if handler is None:
+            await self.send_json({"type": "error", "error": "unknown_type",
+                                  "detail": f"unknown message type {message.get('type')!r}",
+                                  "requestId": message.get("requestId")})
+            return
+        await handler(message)
+
+    def _keys(self, message, name) -> set[str] | None:
+        value = message.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None
+        return set(value)
+
+    async def _subscription_reply(self, message):
+        await self.send_json({"type": "subscribed", "flags": sorted(self.flags),
+                              "tags": sorted(self.tags), "subscribeAll": self.all,
+                              "requestId": message.get("requestId")})
+
+    async def on_subscribe(self, message):
+        flags, tags = self._keys(message, "flags"), self._keys(message, "tags")
+        if flags is None or tags is None:
+            await self.send_json({"type": "error", "error": "validation_error",
+                                  "detail": "flags and tags must be lists of strings",
+                                  "requestId": message.get("requestId")})
+            return
+        self.flags |= flags
+        self.tags |= tags
+        if message.get("subscribeAll"):
+            self.all = True
+        await self._subscription_reply(message)
+
+    async def on_unsubscribe(self, message):
+        flags, tags = self._keys(message, "flags"), self._keys(message, "tags")
+        if flags is None or tags is None:
+            await self.send_json({"type": "error", "error": "validation_error",
+                                  "detail": "flags and tags must be lists of strings",
+                                  "requestId": message.get("requestId")})
+            return
+        self.flags -= flags
+        self.tags -= tags
+        if message.get("subscribeAll") is False or message.get("all"):
+            self.all = False
+        await self._subscription_reply(message)
+
+    async def on_evaluate(self, message):
+        request_id = message.get("requestId")
+        flag_key = message.get("flagKey")
+        if "entityID" in message or "entityContext" in message:
+            context = message.get("entityContext") or {}
+            if isinstance(context, dict) and message.get("entityID") is not None:
+                context = {**context, "targetingKey": str(message["entityID"])}
+        else:
+            context = message.get("context") or {}
+        if not isinstance(flag_key, str) or not isinstance(context, dict):
+            await self.send_json({"type": "error", "error": "validation_error",
+                                  "detail": "evaluate needs a flagKey and an object context",
+                                  "requestId": request_id})
+            return
+        config = await run_db(environment_config_get, self.sdk_key.environment)
+        result = config.evaluator.evaluate(flag_key, context)
+        body = {"flagKey": flag_key, "variantKey": result.variant, "variant": result.variant,
+                "value": result.value, "reason": result.reason, "version": result.version}
+        if result.error_code:
+            body["errorCode"] = result.error_code
+            body["errorMessage"] = result.error_message
+        await self.send_json({"type": "evaluation_result", "requestId": request_id,
+                              "result": body})
+
+    async def on_ping(self, message):
+        await self.send_json({"type": "pong", "requestId": message.get("requestId"),
+                              "timestamp": message.get("timestamp")})
