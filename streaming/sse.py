@@ -144,7 +144,7 @@ class StreamEndpoint:
                 (b"x-accel-buffering", b"no"),
             ]})
             await send({"type": "http.response.body",
-                        "body": b"retry: 2000\n:open\n\n" + b"".join(frames),
+                        "body": b":open\n\n" + b"".join(frames),
                         "more_body": True})
             await self.pump(plan, subscription, receive, send)
         finally:
@@ -161,7 +161,9 @@ class StreamEndpoint:
                     subscription.last_id = item.id
                     body = item.frame(plan.render)
                 elif item is HEARTBEAT:
-                    body = b":\n\n"
+                    # One comment line and no blank line: a blank line would close an empty
+                    # block, which some clients (httpx-sse) surface as an empty "message".
+                    body = b":\n"
                 elif item is RESYNC:
                     frames, subscription.last_id = await run_db(
                         self.resync, plan, subscription.last_id)

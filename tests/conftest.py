@@ -91,3 +91,13 @@ def bearer_client(user) -> APIClient:
 @pytest.fixture
 def api_as():
     return bearer_client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache():
+    """Rolled-back tests reuse ids, so the per-process configuration cache must not leak."""
+    from flags import environment_config
+
+    environment_config._cache.clear()
+    yield
+    environment_config._cache.clear()

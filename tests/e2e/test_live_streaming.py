@@ -1,0 +1,363 @@
+"""Real-time delivery on a real server: httpx-sse, WebSocket and OpenFeature clients, changes
+made through the API and from separate `manage.py` processes, replay, filters and auth."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import websockets
+
+from tests.live import LiveStack
+from tests.sse_client import SSEReader
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    live = LiveStack(tmp_path_factory.mktemp("var"), extra_env={
+        "STREAM_HEARTBEAT_SECONDS": "1", "STREAM_AUTH_RECHECK_SECONDS": "1",
+        "SDK_RATE_LIMIT_PER_MINUTE": "0"})
+    try:
+        live.manage("migrate", "--noinput")
+        live.manage("bootstrap_demo")
+        live.credentials = json.loads((live.var_dir / "demo-credentials.json").read_text())
+        live.start_server()
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    with httpx.Client(base_url=stack.base_url, timeout=10) as client:
+        tokens = client.post("/api/auth/token", json={
+            "username": "admin", "password": stack.credentials["password"]}).json()
+        client.headers["Authorization"] = f"Bearer {tokens['access']}"
+        yield client
+
+
+def key(stack, environment="development", kind="server"):
+    return stack.credentials["keys"][environment][kind]
+
+
+def state_url(flag, environment="development"):
+    return f"/api/v1/projects/demo/environments/{environment}/flags/{flag}/"
+
+
+def change_button_color(api) -> str:
+    """Move button-color's off variant to another value (a real change, so an event)."""
+    current = api.get(state_url("button-color")).json()["offVariant"]
+    new = {"red": "green", "green": "blue", "blue": "red"}[current]
+    api.patch(state_url("button-color"), json={"offVariant": new}).raise_for_status()
+    return new
+
+
+@pytest.fixture
+def sdk_stream(stack):
+    readers = []
+
+    def open_stream(path="/api/sdk/stream", environment="development", headers=None, **kw):
+        reader = SSEReader(stack.base_url + path,
+                           headers if headers is not None else
+                           {"Authorization": key(stack, environment)}, **kw)
+        readers.append(reader)
+        return reader
+
+    yield open_stream
+    for reader in readers:
+        reader.close()
+
+
+def test_sdk_stream__put_then_change_made_through_the_api(stack, api, sdk_stream):
+    stream = sdk_stream()
+    assert stream.wait_open() == 200
+    put = stream.next()
+    assert put.event == "put" and put.id.startswith("environment-")
+    assert set(put.json["flags"]) == {"new-checkout", "button-color"}
+    version = put.json["flags"]["button-color"]["version"]
+    started = time.monotonic()
+    new = change_button_color(api)
+    change = stream.next()
+    elapsed = time.monotonic() - started
+    assert change.event == "flag_updated"
+    assert change.json["flagKey"] == "button-color" and change.json["version"] == version + 1
+    assert change.json["flag"]["offVariant"] == new
+    assert elapsed < 2
+
+
+def test_sdk_stream__change_from_a_separate_manage_py_process(stack, sdk_stream):
+    stream = sdk_stream()
+    stream.next_of("put")
+    stack.manage("set_flag", "demo", "development", "new-checkout", "--off")
+    change = stream.next()
+    assert (change.event, change.json["flagKey"]) == ("flag_disabled", "new-checkout")
+    stack.manage("set_flag", "demo", "development", "new-checkout", "--on")
+    assert stream.next().event == "flag_enabled"
+
+
+def test_replay__last_event_id__exactly_the_missed_events(stack, api, sdk_stream):
+    first = sdk_stream()
+    last_id = first.next_of("put").id
+    first.close()
+    made = [change_button_color(api) for _ in range(3)]
+    resumed = sdk_stream(headers={"Authorization": key(stack), "Last-Event-ID": last_id})
+    got = [resumed.next() for _ in range(3)]
+    assert [g.json["flag"]["offVariant"] for g in got] == made
+    assert all(g.event == "flag_updated" for g in got)
+    assert resumed.nothing_for(1.5)  # no put, nothing repeated
+    # and with ?lastEventId= (EventSource cannot set headers on the first connection)
+    again = sdk_stream(path=f"/api/sdk/stream?lastEventId={got[1].id}")
+    assert again.next().id == got[2].id
+    assert again.nothing_for(1)
+
+
+def test_replay__id_too_old_or_unknown__stream_reset_then_put(stack, sdk_stream):
+    stream = sdk_stream(headers={"Authorization": key(stack),
+                                 "Last-Event-ID": "environment-1:999999"})
+    assert stream.next().event == "stream-reset"
+    assert stream.next().event == "put"
+
+
+def test_replay__malformed_last_event_id__400(stack):
+    response = httpx.get(f"{stack.base_url}/api/sdk/stream",
+                         headers={"Authorization": key(stack), "Last-Event-ID": "nonsense"})
+    assert response.status_code == 400 and response.json()["error"] == "bad_last_event_id"
+
+
+def test_events_stream__flags_filter(stack, api, sdk_stream):
+    stream = sdk_stream(path="/api/v1/events/stream?flags=new-checkout")
+    assert stream.wait_open() == 200
+    change_button_color(api)
+    current = api.get(state_url("new-checkout")).json()["offVariant"]
+    api.patch(state_url("new-checkout"),
+              json={"offVariant": "true" if current == "false" else "false"}).raise_for_status()
+    event = stream.next()
+    assert event.json["flagKey"] == "new-checkout"  # the button-color change was filtered out
+
+
+def test_events_stream__tags_filter(stack, api, sdk_stream):
+    stream = sdk_stream(path="/api/v1/events/stream?tags=ui")
+    assert stream.wait_open() == 200
+    api.patch(state_url("new-checkout"), json={"offVariant": "false"}).raise_for_status()
+    change_button_color(api)
+    event = stream.next()
+    assert event.json["flagKey"] == "button-color" and "ui" in event.json["tags"]
+
+
+def test_events_stream__no_put_and_every_event_has_an_id(stack, api, sdk_stream):
+    stream = sdk_stream(path="/api/v1/events/stream")
+    assert stream.wait_open() == 200
+    change_button_color(api)
+    event = stream.next()
+    assert event.event == "flag_updated" and event.id
+
+
+def test_heartbeat__comment_every_configured_interval(stack):
+    lines = []
+    with httpx.stream("GET", f"{stack.base_url}/api/v1/events/stream",
+                      headers={"Authorization": key(stack)}, timeout=10) as response:
+        started = time.monotonic()
+        for line in response.iter_lines():
+            lines.append(line)
+            if lines.count(":") >= 2 or time.monotonic() - started > 5:
+                break
+    assert lines.count(":") >= 2  # STREAM_HEARTBEAT_SECONDS=1 in this stack
+
+
+@pytest.mark.parametrize("headers,query,status", [
+    ({}, "", 401),
+    ({"Authorization": "srv-wrong"}, "", 401),
+    ({"X-API-Key": "cli-wrong"}, "", 401),
+    ({}, "?sdkKey=srv-{server}", 401),
+])
+def test_stream_auth__bad_credentials__401_json(stack, headers, query, status):
+    url = f"{stack.base_url}/api/sdk/stream" + query.format(server=key(stack)[4:])
+    response = httpx.get(url, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+def test_stream_auth__client_key_in_query_works_and_is_not_logged(stack, sdk_stream):
+    client_key = key(stack, kind="client")
+    stream = sdk_stream(path=f"/api/sdk/stream?sdkKey={client_key}", headers={})
+    assert stream.next().event == "put"
+    stream.close()
+    httpx.get(f"{stack.base_url}/api/sdk/flags?sdkKey={client_key}").raise_for_status()
+    time.sleep(0.5)
+    log = (stack.var_dir / "server.log").read_text()
+    assert "sdkKey=[redacted]" in log
+    assert client_key not in log
+
+
+def test_other_environment_key__does_not_hear_this_environment(stack, api, sdk_stream):
+    production = sdk_stream(environment="production")
+    assert production.next().json["environment"] == "production"
+    change_button_color(api)
+    assert production.nothing_for(1.5)
+
+
+def test_revoked_key__open_stream_closes_within_seconds(stack, api, sdk_stream):
+    created = api.post("/api/v1/projects/demo/environments/development/keys/",
+                       json={"kind": "server"}).json()
+    stream = sdk_stream(headers={"Authorization": created["key"]})
+    assert stream.next().event == "put"
+    started = time.monotonic()
+    api.post(f"/api/v1/projects/demo/environments/development/keys/{created['id']}/revoke/")
+    error = stream.next_of("stream-error", timeout=10)
+    assert error.json["condition"] == "unauthorized"
+    assert stream.closed.wait(5)
+    assert time.monotonic() - started < 5
+    assert httpx.get(f"{stack.base_url}/api/sdk/flags",
+                     headers={"Authorization": created["key"]}).status_code == 401
+
+
+# --- WebSocket ------------------------------------------------------------------------------
+
+def ws_url(stack, query=""):
+    return stack.base_url.replace("http://", "ws://") + "/ws" + query
+
+
+def test_ws__subscribe_evaluate_ping_and_pushed_changes(stack):
+    async def scenario():
+        async with websockets.connect(ws_url(stack),
+                                      additional_headers={"X-API-Key": key(stack)}) as ws:
+            assert json.loads(await ws.recv())["type"] == "connected"
+            await ws.send(json.dumps({"type": "subscribe", "flags": ["button-color"],
+                                      "requestId": "s1"}))
+            subscribed = json.loads(await ws.recv())
+            assert subscribed["flags"] == ["button-color"] and subscribed["requestId"] == "s1"
+            await ws.send(json.dumps({"type": "evaluate", "requestId": "e1",
+                                      "flagKey": "button-color", "entityID": "user123",
+                                      "entityContext": {"country": "US"}}))
+            result = json.loads(await ws.recv())
+            assert result["type"] == "evaluation_result" and result["requestId"] == "e1"
+            assert result["result"]["variantKey"] == "green"
+            await ws.send(json.dumps({"type": "ping", "requestId": "p1"}))
+            assert json.loads(await ws.recv()) == {"type": "pong", "requestId": "p1",
+                                                   "timestamp": None}
+            await asyncio.to_thread(stack.manage, "set_flag", "demo", "development",
+                                    "new-checkout", "--off")  # not subscribed: not pushed
+            await asyncio.to_thread(stack.manage, "set_flag", "demo", "development",
+                                    "button-color", "--default-variant", "blue")
+            pushed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert pushed["type"] == "flag_updated" and pushed["flagKey"] == "button-color"
+            await ws.send(json.dumps({"type": "unsubscribe", "flags": ["button-color"]}))
+            assert json.loads(await ws.recv())["flags"] == []
+            await ws.send(json.dumps({"type": "subscribe", "subscribeAll": True}))
+            await ws.recv()
+            await asyncio.to_thread(stack.manage, "set_flag", "demo", "development",
+                                    "new-checkout", "--on")
+            pushed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert pushed["flagKey"] == "new-checkout" and pushed["type"] == "flag_enabled"
+
+    asyncio.run(scenario())
+
+
+def test_ws__bad_messages__error_replies(stack):
+    async def scenario():
+        async with websockets.connect(ws_url(stack, f"?sdkKey={key(stack, kind='client')}")) as ws:
+            await ws.recv()
+            await ws.send("not json")
+            assert json.loads(await ws.recv())["error"] == "parse_error"
+            await ws.send(json.dumps({"type": "fly"}))
+            assert json.loads(await ws.recv())["error"] == "unknown_type"
+            await ws.send(json.dumps({"type": "subscribe", "flags": "x"}))
+            assert json.loads(await ws.recv())["error"] == "validation_error"
+            await ws.send(json.dumps({"type": "evaluate", "requestId": "x"}))
+            assert json.loads(await ws.recv())["error"] == "validation_error"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("headers,query", [({}, ""), ({"X-API-Key": "srv-nope"}, ""),
+                                           ({}, "?sdkKey=cli-nope")])
+def test_ws__bad_credentials__closed_4401(stack, headers, query):
+    async def scenario():
+        async with websockets.connect(ws_url(stack, query), additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "error"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
+
+
+def test_ws__revoked_mid_connection__closed_4401(stack, api):
+    created = api.post("/api/v1/projects/demo/environments/development/keys/",
+                       json={"kind": "server"}).json()
+
+    async def scenario():
+        async with websockets.connect(ws_url(stack),
+                                      additional_headers={"X-API-Key": created["key"]}) as ws:
+            await ws.recv()
+            await asyncio.to_thread(
+                api.post, f"/api/v1/projects/demo/environments/development/keys/"
+                          f"{created['id']}/revoke/")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["error"] == "key_revoked"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
+
+
+# --- OpenFeature ------------------------------------------------------------------------------
+
+def test_ofrep__openfeature_sdk_with_the_ofrep_provider(stack, api):
+    from openfeature import api as openfeature
+    from openfeature.contrib.provider.ofrep import OFREPProvider
+    from openfeature.evaluation_context import EvaluationContext
+    from openfeature.flag_evaluation import ErrorCode, Reason
+
+    api.patch(state_url("button-color"), json={
+        "enabled": True, "defaultRule": {"variant": "red"},
+        "rules": [{"constraints": [{"attribute": "country", "operator": "in",
+                                    "values": ["US", "CA"]}], "variant": "green"}]})
+    api.patch(state_url("new-checkout"), json={"enabled": True})
+    openfeature.set_provider(OFREPProvider(stack.base_url,
+                                           headers_factory=lambda: {"X-API-Key": key(stack)}))
+    client = openfeature.get_client()
+    us = EvaluationContext(targeting_key="user-1", attributes={"country": "US"})
+    details = client.get_string_details("button-color", "fallback", us)
+    assert (details.value, details.variant, details.reason) == ("green", "green",
+                                                                Reason.TARGETING_MATCH)
+    assert client.get_string_value("button-color", "fallback",
+                                   EvaluationContext("user-2", {"country": "DE"})) == "red"
+    assert client.get_boolean_value("new-checkout", False, us) is True
+    missing = client.get_boolean_details("no-such-flag", True, us)
+    assert missing.value is True and missing.error_code == ErrorCode.FLAG_NOT_FOUND
+    mismatch = client.get_boolean_details("button-color", False, us)
+    assert mismatch.value is False and mismatch.error_code == ErrorCode.TYPE_MISMATCH
+
+    openfeature.set_provider(OFREPProvider(stack.base_url,
+                                           headers_factory=lambda: {"X-API-Key": "srv-wrong"}))
+    denied = openfeature.get_client().get_string_details("button-color", "fallback", us)
+    assert denied.value == "fallback" and denied.error_code == ErrorCode.GENERAL
+
+
+def test_ofrep__event_stream_sends_refetch_evaluation_on_change(stack, api, sdk_stream):
+    bulk = httpx.post(f"{stack.base_url}/ofrep/v1/evaluate/flags",
+                      headers={"X-API-Key": key(stack, kind="client")},
+                      json={"context": {"targetingKey": "u"}})
+    assert bulk.status_code == 200
+    url = bulk.json()["eventStreams"][0]["url"]
+    assert url.startswith(stack.base_url)
+    stream = sdk_stream(path=url[len(stack.base_url):], headers={})
+    assert stream.wait_open() == 200
+    change_button_color(api)
+    notice = stream.next()
+    assert notice.event == "message" and notice.id
+    assert notice.json["type"] == "refetchEvaluation" and notice.json["etag"]
+    refetched = httpx.post(f"{stack.base_url}/ofrep/v1/evaluate/flags",
+                           headers={"X-API-Key": key(stack, kind="client"),
+                                    "If-None-Match": bulk.headers["ETag"]},
+                           json={"context": {"targetingKey": "u"}})
+    assert refetched.status_code in (200, 304)
+
+
+def test_ofrep__event_stream_bad_token__401(stack):
+    assert httpx.get(f"{stack.base_url}/ofrep/v1/stream?token=nope").status_code == 401
+    assert httpx.get(f"{stack.base_url}/ofrep/v1/stream").status_code == 401
