@@ -78,6 +78,13 @@ class LiveStack:
                 time.sleep(0.2)
         raise AssertionError("daphne did not start:\n" + self.logs())
 
+    def stop_server(self) -> None:
+        """Stop the server process (SIGTERM), leaving the others running."""
+        for process, log in self.processes:
+            if log.name.startswith("server") and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+
     def start_worker(self) -> Path:
         bin_dir = Path(sys.executable).parent
         return self.spawn("celery", str(bin_dir / "celery"), "-A", "config", "worker", "--beat",
