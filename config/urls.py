@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flags.api import ofrep, sdk_views
 from flags.api.views import TokenRefreshView, TokenView
+from streaming import grip
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
@@ -16,6 +17,9 @@ urlpatterns = [
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep.evaluate_flag, name="ofrep-flag"),
     path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
+    # Reached only for Pushpin-proxied requests; streaming.routing serves the others directly.
+    path("api/sdk/stream", grip.sdk_stream),
+    path("api/v1/events/stream", grip.events_stream),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from streaming.broadcast import publish_on_commit
+from streaming.broadcast import close_key_streams, publish_on_commit
 from streaming.channels import environment_channel
 
 from . import events, validation
@@ -118,6 +118,8 @@ def sdk_key_revoke(*, sdk_key: SDKKey, actor: Actor) -> SDKKey:
         sdk_key.revoked_at = timezone.now()
         sdk_key.save(update_fields=["revoked_at"])
         _audit_key(actor, sdk_key, "sdk_key_revoked")
+        key_id = sdk_key.pk
+        transaction.on_commit(lambda: close_key_streams(key_id))
     return sdk_key
 
 

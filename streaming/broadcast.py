@@ -10,6 +10,7 @@ import logging
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django_eventstream import send_event
 
@@ -21,7 +22,9 @@ logger = logging.getLogger(__name__)
 def publish(channel: str, event_type: str, data: dict[str, Any]) -> None:
     """Store and fan out one event now. Failures are logged: the change itself has committed."""
     try:
-        send_event(channel, event_type, data)
+        # Blocking: the GRIP publish to Pushpin must be done before a short-lived process (a
+        # manage.py command, a Celery task) exits; django-grip's default is a background thread.
+        send_event(channel, event_type, data, async_publish=False)
     except Exception:  # noqa: BLE001 - a lost event must not turn a committed write into a 500
         logger.exception("could not publish %s on %s", event_type, channel)
         return
@@ -31,3 +34,25 @@ def publish(channel: str, event_type: str, data: dict[str, Any]) -> None:
 def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> None:
     """Publish ``event_type`` on ``channel`` once the current transaction commits."""
     transaction.on_commit(partial(publish, channel, event_type, data))
+
+
+def close_key_streams(key_id: int) -> None:
+    """End the streams Pushpin holds for an SDK key (streams this server holds are closed by
+    the hub's key re-check). Called after the revocation commits."""
+    if not settings.GRIP_URL:
+        return
+    from django_grip import publish as grip_publish
+    from gripcontrol import HttpStreamFormat
+
+    from .grip import key_grip_channel
+    from .sse import sse_frame
+
+    channel = key_grip_channel(key_id)
+    try:
+        error = sse_frame("stream-error", {"condition": "unauthorized",
+                                           "text": "the key of this stream was revoked"}, "error")
+        grip_publish(channel, HttpStreamFormat(error.decode()), id="revoked-1", blocking=True)
+        grip_publish(channel, HttpStreamFormat(close=True), id="revoked-2", prev_id="revoked-1",
+                     blocking=True)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not close Pushpin streams of key %s", key_id)

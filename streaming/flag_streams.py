@@ -13,16 +13,17 @@ import time
 from django_eventstream.utils import make_id, sse_encode_event
 
 from flags.environment_config import environment_config_get
-from flags.sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+from flags.sdk_auth import SDKAuthError
 from flags.tokens import TokenError, sdk_stream_token_key
 
+from .channelmanager import channel_manager
 from .channels import environment_channel
 from .sse import StreamDenied, StreamEndpoint, StreamPlan, StreamRequest, sse_frame
 
 
 def _sdk_key(request: StreamRequest):
     try:
-        return authenticate_sdk_request(raw_key_from(request.header, request.query))
+        return channel_manager.sdk_key_channel(request.header, request.query)[0]
     except SDKAuthError as exc:
         raise StreamDenied(exc.status, exc.code, exc.detail) from None
 
@@ -50,6 +51,8 @@ def flag_filter(flag_keys: set[str], tags: set[str]):
 class SDKStream(StreamEndpoint):
     """``put`` with the whole configuration on connect, then one event per change."""
 
+    name = "sdk"
+
     def authorize(self, request):
         sdk_key = _sdk_key(request)
         return StreamPlan(environment_channel(sdk_key.environment_id), key_id=sdk_key.pk,
@@ -63,6 +66,8 @@ class SDKStream(StreamEndpoint):
 
 class EventsStream(StreamEndpoint):
     """The change events of the key's environment, optionally filtered."""
+
+    name = "events"
 
     def authorize(self, request):
         sdk_key = _sdk_key(request)
@@ -80,6 +85,8 @@ def render_refetch(event) -> bytes:
 
 class OFREPStream(StreamEndpoint):
     """The ``eventStreams`` URL of OFREP bulk responses (authenticated by its stream token)."""
+
+    name = "ofrep"
 
     def authorize(self, request):
         token = request.query.get("token")

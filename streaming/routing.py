@@ -18,10 +18,23 @@ class StreamRouter:
 
     async def __call__(self, scope, receive, send):
         endpoint = self.routes.get(scope["path"].rstrip("/"))
-        if endpoint is not None and not any(name == b"grip-sig" for name, _ in scope["headers"]):
-            await endpoint(scope, receive, send)
-        else:
+        if endpoint is None or self._for_pushpin(endpoint, scope):
             await self.django_app(scope, receive, send)
+        else:
+            await endpoint(scope, receive, send)
+
+    @staticmethod
+    def _for_pushpin(endpoint, scope) -> bool:
+        from urllib.parse import parse_qs
+
+        from django.conf import settings
+
+        from .grip import grip_capable
+
+        if not settings.GRIP_URL or not any(n == b"grip-sig" for n, _ in scope["headers"]):
+            return False
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        return grip_capable(endpoint.name, {k: v[0] for k, v in query.items()})
 
 
 def application(django_app):

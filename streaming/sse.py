@@ -28,6 +28,10 @@ from .hub import CLOSE, HEARTBEAT, RESYNC, REVOKED, StreamEvent, Subscription, d
 logger = logging.getLogger(__name__)
 
 
+# What django-eventstream's own streams (and so Pushpin-held ones) start with.
+STREAM_OPEN = b"event: stream-open\ndata:\n\n"
+
+
 class StreamDenied(Exception):
     """The stream cannot open: answered with ``status`` and a JSON body."""
 
@@ -144,7 +148,7 @@ class StreamEndpoint:
                 (b"x-accel-buffering", b"no"),
             ]})
             await send({"type": "http.response.body",
-                        "body": b":open\n\n" + b"".join(frames),
+                        "body": STREAM_OPEN + b"".join(frames),
                         "more_body": True})
             await self.pump(plan, subscription, receive, send)
         finally:

@@ -5,6 +5,8 @@ var/ directory, or a new PostgreSQL database when DATABASE_URL points at Postgre
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,20 +30,49 @@ def free_port() -> int:
 class LiveStack:
     """Starts and stops the processes of one end-to-end test run."""
 
-    def __init__(self, var_dir: Path, extra_env: dict | None = None):
+    def __init__(self, var_dir: Path, extra_env: dict | None = None, pushpin: bool = False):
         self.var_dir = var_dir
         self.processes: list[tuple[subprocess.Popen, Path]] = []
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.origin_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = self.origin_url
+        self.pushpin = pushpin
         self._dropped_db = None
         self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(var_dir),
                     "DJANGO_SETTINGS_MODULE": "config.settings.base", "PYTHONUNBUFFERED": "1",
                     **(extra_env or {})}
+        if pushpin:
+            self._configure_pushpin()
         database_url = os.environ.get("DATABASE_URL", "")
         if database_url.startswith(("postgres://", "postgresql://")):
             self.env["DATABASE_URL"] = self._fresh_postgres(database_url)
         else:
             self.env.pop("DATABASE_URL", None)
+
+    def _configure_pushpin(self) -> None:
+        """A Pushpin of its own: private ports, IPC sockets and logs under var_dir."""
+        root = self.var_dir / "pushpin"
+        (root / "run").mkdir(parents=True, exist_ok=True)
+        (root / "log").mkdir(exist_ok=True)
+        self.pushpin_port, publish_port = free_port(), free_port()
+        key = secrets.token_hex(24)
+        (root / "routes").write_text(f"* 127.0.0.1:{self.port}\n")
+        (root / "pushpin.conf").write_text(PUSHPIN_CONF.format(
+            root=root, port=self.pushpin_port, publish_port=publish_port, key=key))
+        self.env["GRIP_URL"] = f"http://127.0.0.1:{publish_port}?iss=pushpin&key={key}"
+        self.base_url = f"http://127.0.0.1:{self.pushpin_port}"
+
+    def start_pushpin(self) -> None:
+        self.spawn("pushpin", shutil.which("pushpin"), "--config",
+                   str(self.var_dir / "pushpin" / "pushpin.conf"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("pushpin did not start:\n" + self.logs())
 
     def _fresh_postgres(self, url: str) -> str:
         import psycopg
@@ -72,11 +103,14 @@ class LiveStack:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base_url}/", timeout=1).status_code == 200:
-                    return
+                if httpx.get(f"{self.origin_url}/", timeout=1).status_code == 200:
+                    break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        raise AssertionError("daphne did not start:\n" + self.logs())
+        else:
+            raise AssertionError("the server did not start:\n" + self.logs())
+        if self.pushpin and not any(log.name == "pushpin.log" for _, log in self.processes):
+            self.start_pushpin()
 
     def stop_server(self) -> None:
         """Stop the server process (SIGTERM), leaving the others running."""
@@ -84,6 +118,7 @@ class LiveStack:
             if log.name.startswith("server") and process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=15)
+        self.processes = [(p, log) for p, log in self.processes if p.poll() is None]
 
     def start_worker(self) -> Path:
         bin_dir = Path(sys.executable).parent
@@ -119,3 +154,43 @@ class LiveStack:
             url, name = self._dropped_db
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+PUSHPIN_CONF = """\
+[global]
+include={{libdir}}/internal.conf
+rundir={root}/run
+ipc_prefix=fs-
+port_offset=0
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:{port}
+logdir={root}/log
+log_level=2
+client_buffer_size=8192
+client_maxconn=50000
+
+[proxy]
+routesfile={root}/routes
+sig_iss=pushpin
+sig_key={key}
+zurl_out_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in
+zurl_out_stream_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-in-stream
+zurl_in_specs=ipc://{{rundir}}/{{ipc_prefix}}zurl-out
+updates_check=off
+
+[handler]
+push_in_spec=ipc://{{rundir}}/{{ipc_prefix}}push-in
+push_in_sub_specs=ipc://{{rundir}}/{{ipc_prefix}}push-in-sub
+push_in_http_addr=127.0.0.1
+push_in_http_port={publish_port}
+stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
+command_spec=ipc://{{rundir}}/{{ipc_prefix}}command
+message_rate=200000
+message_hwm=400000
+"""
+
+
+def pushpin_available() -> bool:
+    return shutil.which("pushpin") is not None

@@ -56,7 +56,7 @@ class SSEReader:
         assert self.opened.wait(timeout), "stream did not open"
         return self.status
 
-    def next(self, timeout: float = 10, skip=("keep-alive",)) -> Received:
+    def next(self, timeout: float = 10, skip=("keep-alive", "stream-open")) -> Received:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

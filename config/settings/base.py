@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_grip.GripMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -215,6 +216,10 @@ SDK_STREAM_TOKEN_TTL_SECONDS = env_int("SDK_STREAM_TOKEN_TTL_SECONDS", 24 * 3600
 OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)
 
 EVENTSTREAM_STORAGE_CLASS = "streaming.storage.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "streaming.channelmanager.ChannelManager"
+# Pushpin: e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key>. Events are then published to it,
+# and streams it proxies are held by it (see docs/deploy.md).
+GRIP_URL = os.environ.get("GRIP_URL", "")
 
 LOGGING = {
     "version": 1,

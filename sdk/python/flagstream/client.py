@@ -240,6 +240,8 @@ class FlagstreamClient:
                     raise ConnectionError(f"stream error: {detail}")
                 if sse.id:
                     self._last_event_id = sse.id
+                if sse.event == "stream-open":
+                    continue
                 if sse.event == "put":
                     self._apply_put(json.loads(sse.data))
                 elif sse.event == "stream-reset":
