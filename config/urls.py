@@ -10,6 +10,7 @@ from streaming import grip
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
     path("admin/", admin.site.urls),
+    path("live/flags/", TemplateView.as_view(template_name="live_flags.html"), name="live-flags"),
     path("api/auth/token", TokenView.as_view(), name="auth-token"),
     path("api/auth/token/refresh", TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("api/v1/", include("flags.api.urls")),
