@@ -27,6 +27,10 @@ UNAUTHORIZED = 4401
 
 
 class FlagSocketConsumer(AsyncWebsocketConsumer):
+    # Changes come from the hub, not from the channel layer: an alias that names no layer
+    # keeps channels from registering (and, with Redis, connecting) a channel per socket.
+    channel_layer_alias = "flag-socket-uses-the-hub"
+
     async def connect(self):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in self.scope.get("headers", [])}

@@ -127,7 +127,7 @@ class LiveStack:
                           f"--schedule={self.var_dir / 'celerybeat-schedule'}")
 
     def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}"
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-6000:]}"
                          for _, log in self.processes if log.exists())
 
     def wait_for_log(self, log: Path, text: str, timeout: float = 60) -> None:
@@ -139,6 +139,11 @@ class LiveStack:
         raise AssertionError(f"{text!r} not seen in {log.name}:\n{log.read_text()[-4000:]}")
 
     def stop(self) -> None:
+        logs = self.logs()
+        if os.environ.get("FLAGSTREAM_TEST_LOGS") or "Traceback" in logs:
+            # Straight to the real stderr: pytest would hide it unless the last test failed.
+            sys.__stderr__.write(f"\n===== logs of the live stack in {self.var_dir} "
+                                 f"=====\n{logs}\n")
         for process, _ in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
