@@ -32,6 +32,17 @@ class EnvironmentConfig:
     etag: str
     built_at: float = field(default_factory=time.monotonic)
     _evaluator: Evaluator | None = None
+    _put_frame: bytes | None = None
+
+    def put_frame(self, channel: str) -> bytes:
+        """The SSE ``put`` event of this configuration (encoded once, shared by every stream)."""
+        if self._put_frame is None:
+            from django_eventstream.utils import make_id, sse_encode_event
+
+            data = json.dumps(self.document, separators=(",", ":"))
+            self._put_frame = sse_encode_event("put", data,
+                                               event_id=make_id({channel: self.event_id})).encode()
+        return self._put_frame
 
     @property
     def evaluator(self) -> Evaluator:
@@ -43,6 +54,15 @@ class EnvironmentConfig:
 def strong_etag(document) -> str:
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
+
+
+def environment_config_cached(environment_id: int, event_id: int) -> EnvironmentConfig | None:
+    """The cached configuration if it is the one current at ``event_id`` (no database)."""
+    cached = _cache.get(environment_id)
+    if (cached is not None and cached.event_id == event_id
+            and time.monotonic() - cached.built_at < CACHE_TTL_SECONDS):
+        return cached
+    return None
 
 
 def environment_config_get(environment: Environment) -> EnvironmentConfig:

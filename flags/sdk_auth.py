@@ -7,6 +7,8 @@ are secrets and are refused in URLs, where proxies and browsers would record the
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -61,4 +63,33 @@ def authenticate_sdk_request(raw: RawKey | None, *, require_server: bool = False
         raise SDKAuthError(401, "invalid_key", "unknown, revoked or expired environment key")
     if require_server and sdk_key.kind != SDKKeyKind.SERVER:
         raise SDKAuthError(403, "server_key_required", "this endpoint needs a server key (srv-…)")
+    return sdk_key
+
+
+# Streams re-check their key every STREAM_AUTH_RECHECK_SECONDS while open, so opening one may
+# rely on a key looked up this recently: thousands of SDK instances share an environment key.
+_recent: dict[str, tuple[SDKKey, float]] = {}
+RECENT_SECONDS = 1.0
+
+
+class NotCached(Exception):
+    """The answer needs the database (raised only with ``cached_only``)."""
+
+
+def authenticate_sdk_stream(raw: RawKey | None, *, cached_only: bool = False) -> SDKKey:
+    """authenticate_sdk_request for streams, remembering successes for RECENT_SECONDS."""
+    if raw is not None and not (raw.from_query and raw.value.startswith("srv-")):
+        digest = hashlib.sha256(raw.value.encode()).hexdigest()
+        hit = _recent.get(digest)
+        if hit is not None and time.monotonic() - hit[1] < RECENT_SECONDS:
+            return hit[0]
+    else:
+        digest = None
+    if cached_only:
+        raise NotCached
+    sdk_key = authenticate_sdk_request(raw)
+    if digest is not None:
+        if len(_recent) > 10_000:
+            _recent.clear()
+        _recent[digest] = (sdk_key, time.monotonic())
     return sdk_key

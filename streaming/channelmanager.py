@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django_eventstream.channelmanager import ChannelManagerBase
 
-from flags.sdk_auth import authenticate_sdk_request, raw_key_from
+from flags.sdk_auth import authenticate_sdk_request, authenticate_sdk_stream, raw_key_from
 
 from .channels import environment_channel
 
@@ -17,9 +17,13 @@ ENVIRONMENT_PREFIX = "environment-"
 
 
 class ChannelManager(ChannelManagerBase):
-    def sdk_key_channel(self, header, query):
-        """(SDK key, its environment channel) for a request; raises flags.sdk_auth.SDKAuthError."""
-        sdk_key = authenticate_sdk_request(raw_key_from(header, query))
+    def sdk_key_channel(self, header, query, *, cached_only: bool = False):
+        """(SDK key, its environment channel) for a request opening a stream.
+
+        Raises flags.sdk_auth.SDKAuthError, or NotCached when ``cached_only`` and the key was
+        not looked up in the last second.
+        """
+        sdk_key = authenticate_sdk_stream(raw_key_from(header, query), cached_only=cached_only)
         return sdk_key, environment_channel(sdk_key.environment_id)
 
     def get_channels_for_request(self, request, view_kwargs):

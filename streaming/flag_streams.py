@@ -10,22 +10,32 @@ from __future__ import annotations
 import json
 import time
 
-from django_eventstream.utils import make_id, sse_encode_event
+from django_eventstream.utils import sse_encode_event
 
-from flags.environment_config import environment_config_get
-from flags.sdk_auth import SDKAuthError
+from flags.environment_config import environment_config_cached, environment_config_get
+from flags.sdk_auth import NotCached, SDKAuthError
 from flags.tokens import TokenError, sdk_stream_token_key
 
 from .channelmanager import channel_manager
 from .channels import environment_channel
-from .sse import StreamDenied, StreamEndpoint, StreamPlan, StreamRequest, sse_frame
+from .hub import hub
+from .sse import StreamDenied, StreamEndpoint, StreamPlan, StreamRequest
 
 
-def _sdk_key(request: StreamRequest):
+def _sdk_key(request: StreamRequest, cached_only: bool = False):
     try:
-        return channel_manager.sdk_key_channel(request.header, request.query)[0]
+        return channel_manager.sdk_key_channel(request.header, request.query,
+                                               cached_only=cached_only)[0]
     except SDKAuthError as exc:
         raise StreamDenied(exc.status, exc.code, exc.detail) from None
+
+
+def _hub_current(channel: str) -> int:
+    """The channel's last event as the hub dispatched it; NotCached if the hub does not follow it."""
+    current = hub.last_ids.get(channel)
+    if current is None:
+        raise NotCached
+    return current
 
 
 def _csv(value: str | None) -> set[str]:
@@ -53,15 +63,25 @@ class SDKStream(StreamEndpoint):
 
     name = "sdk"
 
-    def authorize(self, request):
-        sdk_key = _sdk_key(request)
+    def authorize(self, request, cached_only=False):
+        sdk_key = _sdk_key(request, cached_only)
         return StreamPlan(environment_channel(sdk_key.environment_id), key_id=sdk_key.pk,
                           context=sdk_key.environment)
 
+    def open_stream_cached(self, request):
+        if request.last_event_id() is not None:
+            raise NotCached  # a replay reads storage
+        plan = self.authorize(request, cached_only=True)
+        config = environment_config_cached(plan.context.id, _hub_current(plan.channel))
+        if config is None:
+            raise NotCached
+        return plan, [config.put_frame(plan.channel)], config.event_id
+
     def fresh_start(self, plan, current, frames, reset=False):
+        # The configuration and the event id it is current at are read together.
         config = environment_config_get(plan.context)
-        frames.append(sse_frame("put", config.document, make_id({plan.channel: current})))
-        return frames, current
+        frames.append(config.put_frame(plan.channel))
+        return frames, config.event_id
 
 
 class EventsStream(StreamEndpoint):
@@ -69,11 +89,17 @@ class EventsStream(StreamEndpoint):
 
     name = "events"
 
-    def authorize(self, request):
-        sdk_key = _sdk_key(request)
+    def authorize(self, request, cached_only=False):
+        sdk_key = _sdk_key(request, cached_only)
         return StreamPlan(environment_channel(sdk_key.environment_id), key_id=sdk_key.pk,
                           accepts=flag_filter(_csv(request.query.get("flags")),
                                               _csv(request.query.get("tags"))))
+
+    def open_stream_cached(self, request):
+        if request.last_event_id() is not None:
+            raise NotCached
+        plan = self.authorize(request, cached_only=True)
+        return plan, [], _hub_current(plan.channel)
 
 
 def render_refetch(event) -> bytes:

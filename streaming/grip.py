@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import JsonResponse
-from django_eventstream.utils import make_id, parse_last_event_id
+from django_eventstream.utils import parse_last_event_id
 from django_eventstream.views import events
 from gripcontrol import Channel
 
@@ -20,8 +20,6 @@ from flags.environment_config import environment_config_get
 from flags.sdk_auth import SDKAuthError
 
 from .channelmanager import channel_manager
-from .hub import current_ids
-from .sse import sse_frame
 
 
 def key_grip_channel(key_id: int) -> str:
@@ -59,11 +57,7 @@ def _stream(request, *, with_put: bool):
             return JsonResponse({"error": "bad_last_event_id",
                                  "detail": "Last-Event-ID must be an id this stream sent"},
                                 status=400)
-    put = None
-    if with_put:
-        current = current_ids([channel])[channel]
-        config = environment_config_get(sdk_key.environment)
-        put = sse_frame("put", config.document, make_id({channel: current}))
+    put = environment_config_get(sdk_key.environment).put_frame(channel) if with_put else None
     response = events(request, channels=[channel])
     if response.status_code == 200 and put is not None:
         reset = b"event: stream-reset" in response.content

@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, unquote
 from django.core.serializers.json import DjangoJSONEncoder
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
+from flags.sdk_auth import NotCached
+
 from .db import run_db
 from .hub import CLOSE, HEARTBEAT, RESYNC, REVOKED, StreamEvent, Subscription, drain, hub, read_events
 
@@ -90,13 +92,17 @@ class StreamEndpoint:
     def authorize(self, request: StreamRequest) -> StreamPlan:  # sync, on the DB pool
         raise NotImplementedError
 
-    def opening(self, plan: StreamPlan, request: StreamRequest, current: int):
-        """(frames, last id) to send first (sync, on the DB pool)."""
+    def opening(self, plan: StreamPlan, request: StreamRequest, current: int | None):
+        """(frames, last id) to send first (sync, on the DB pool); ``current`` is read if None."""
+        from .hub import current_ids
+
         frames: list[bytes] = []
         last_event_id = request.last_event_id()
         if last_event_id is None:
             return self.fresh_start(plan, current, frames)
         after = self.parse_last_id(plan.channel, last_event_id)
+        if current is None:
+            current = current_ids([plan.channel])[plan.channel]
         if not replayable(plan.channel, after, current):
             frames.append(sse_frame("stream-reset", {"channels": [plan.channel]},
                                     make_id({plan.channel: current})))
@@ -114,6 +120,10 @@ class StreamEndpoint:
         return ids[channel]
 
     def fresh_start(self, plan, current, frames, reset=False):
+        if current is None:
+            from .hub import current_ids
+
+            current = current_ids([plan.channel])[plan.channel]
         return frames, current
 
     def replay(self, plan, after, current, frames):
@@ -123,24 +133,40 @@ class StreamEndpoint:
                 frames.append(event.frame(plan.render))
         return frames, current
 
+    def open_stream(self, request: StreamRequest):
+        """Authorize and prepare the opening in one trip to the DB pool (sync)."""
+        plan = self.authorize(request)
+        frames, last_id = self.opening(plan, request, None)
+        return plan, frames, last_id
+
+    def open_stream_cached(self, request: StreamRequest):
+        """The same from in-process caches only; raises NotCached when that cannot be done.
+
+        A stream opened again and again (every SDK instance of an environment, a reconnect
+        storm) then costs no database work and no thread hop.
+        """
+        raise NotCached
+
     async def __call__(self, scope, receive, send):
         request = StreamRequest(scope)
         if scope["method"] not in ("GET", "HEAD"):
             await send_json(send, 405, {"error": "method_not_allowed", "detail": "use GET"})
             return
         try:
-            plan = await run_db(self.authorize, request)
+            try:
+                plan, frames, last_id = self.open_stream_cached(request)
+            except NotCached:
+                plan, frames, last_id = await run_db(self.open_stream, request)
         except StreamDenied as denied:
             await send_json(send, denied.status, denied.body)
             return
         subscription = Subscription(plan.channel, accepts=plan.accepts, key_id=plan.key_id)
-        current = await hub.subscribe(subscription)
+        dispatched = await hub.subscribe(subscription)
         try:
-            try:
-                frames, last_id = await run_db(self.opening, plan, request, current)
-            except StreamDenied as denied:
-                await send_json(send, denied.status, denied.body)
-                return
+            if dispatched > last_id:
+                # Events the hub handed out between our read and our subscribing: from storage.
+                frames = frames + (await run_db(self.replay, plan, last_id, dispatched, []))[0]
+                last_id = dispatched
             subscription.last_id = last_id
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
