@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo bench bench-evaluation clean
+.PHONY: run test setup migrate demo bench bench-evaluation bench-fanout bench-publish clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,15 @@ bench-evaluation: setup
 	@$(PY) -m pip install --quiet -r bench/requirements.txt
 	@$(PY) bench/evaluation/run.py
 
-bench: bench-evaluation
+## bench-fanout: SSE fan-out at 1,000/5,000/10,000 streams vs a minimal django-eventstream view, and 15,000 through Pushpin
+bench-fanout: setup
+	@$(PY) bench/fanout/run.py
+
+## bench-publish: replay storage append cost, with and without trim-on-append
+bench-publish: setup
+	@$(PY) bench/publish/run.py
+
+bench: bench-evaluation bench-fanout bench-publish
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

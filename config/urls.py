@@ -18,9 +18,9 @@ urlpatterns = [
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep.evaluate_flag, name="ofrep-flag"),
     path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
-    # Reached only for Pushpin-proxied requests; streaming.routing serves the others directly.
-    path("api/sdk/stream", grip.sdk_stream),
-    path("api/v1/events/stream", grip.events_stream),
+    # Only Pushpin's follow-ups (link=next, recover) get here; streaming.routing serves streams.
+    path("api/sdk/stream", grip.grip_follow_up),
+    path("api/v1/events/stream", grip.grip_follow_up),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

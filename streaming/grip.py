@@ -1,78 +1,45 @@
-"""Streams held by Pushpin (GRIP), through django-eventstream's own GRIP view.
+"""Streams held by Pushpin (GRIP).
 
-With ``GRIP_URL`` set, requests that Pushpin forwards (signed with ``Grip-Sig``) for the SDK
-stream and the unfiltered events stream are answered here: django-eventstream replies with the
-events to replay and a hold instruction, then Pushpin keeps the connection and receives every
-later event from ``send_event``. This wrapper adds what the library lacks: the SDK stream's
-``put``, the configurable heartbeat instead of the fixed 20 s keep-alive, and a per-key channel
-on which a revocation closes the key's Pushpin-held streams.
+With ``GRIP_URL`` set, Pushpin forwards each new stream request (signed with ``Grip-Sig``) to
+Flagstream, which answers once — the opening events (``put`` or a replay) and a hold
+instruction — and Pushpin keeps the connection, receiving every later event from
+``send_event``. The opening is answered from the same raw ASGI path as direct streams (cached
+authentication and ``put``, no Django request cycle: under ASGI that costs a thread and a
+database connection per concurrent request). The instruction is the one django-eventstream's
+GRIP view gives (same channel names, ids and signed ``es-meta`` next link), so Pushpin's
+follow-ups (``link=next``, ``recover``) are answered by the library's own view. Added: the
+configurable heartbeat instead of its fixed 20 s keep-alive, and a per-key channel on which a
+revocation closes the key's streams.
 """
 
 from __future__ import annotations
 
+import time
+from functools import lru_cache
+from urllib.parse import quote, urlencode
+
+import jwt
 from django.conf import settings
 from django.http import JsonResponse
-from django_eventstream.utils import parse_last_event_id
 from django_eventstream.views import events
-from gripcontrol import Channel
-
-from flags.environment_config import environment_config_get
-from flags.sdk_auth import SDKAuthError
-
-from .channelmanager import channel_manager
+from gripcontrol import Channel, create_grip_channel_header, parse_grip_uri, validate_sig
 
 
 def key_grip_channel(key_id: int) -> str:
     return f"sdkkey-{key_id}"
 
 
-def _adjust_instruct(request, key_id: int | None) -> None:
-    instruct = request.grip.instruct
-    if instruct is None:
-        return
-    instruct.set_keep_alive(":\n", settings.STREAM_HEARTBEAT_SECONDS)
-    if key_id is not None:
-        instruct.add_channel(Channel(key_grip_channel(key_id)))
+@lru_cache(maxsize=4)
+def _verify_key(grip_url: str):
+    parsed = parse_grip_uri(grip_url)
+    return parsed.get("verify_key") or parsed.get("key")
 
 
-def _stream(request, *, with_put: bool):
-    if not getattr(request, "grip", None) or not request.grip.proxied:
-        return JsonResponse({"error": "bad_proxy_signature",
-                             "detail": "Grip-Sig did not verify against GRIP_URL"}, status=400)
-    if request.GET.get("es-meta"):
-        # Pushpin following our next link: channels are in the signed es-meta.
-        response = events(request)
-        _adjust_instruct(request, None)
-        return response
-    try:
-        sdk_key, channel = channel_manager.sdk_key_channel(request.headers.get, request.GET)
-    except SDKAuthError as exc:
-        return JsonResponse({"error": exc.code, "detail": exc.detail}, status=exc.status)
-    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId")
-    resuming = bool(last_event_id)
-    if resuming:
-        try:
-            parse_last_event_id(last_event_id)
-        except ValueError:
-            return JsonResponse({"error": "bad_last_event_id",
-                                 "detail": "Last-Event-ID must be an id this stream sent"},
-                                status=400)
-    put = environment_config_get(sdk_key.environment).put_frame(channel) if with_put else None
-    response = events(request, channels=[channel])
-    if response.status_code == 200 and put is not None:
-        reset = b"event: stream-reset" in response.content
-        if reset or not resuming:
-            response.content = response.content + put
-    _adjust_instruct(request, sdk_key.pk)
-    return response
-
-
-def sdk_stream(request):
-    return _stream(request, with_put=True)
-
-
-def events_stream(request):
-    return _stream(request, with_put=False)
+def grip_signed(headers: dict) -> bool:
+    """Whether the request carries a valid ``Grip-Sig`` from the configured Pushpin."""
+    signature = headers.get("grip-sig")
+    return bool(signature and settings.GRIP_URL
+                and validate_sig(signature, _verify_key(settings.GRIP_URL)))
 
 
 def grip_capable(endpoint_name: str, query: dict) -> bool:
@@ -83,3 +50,41 @@ def grip_capable(endpoint_name: str, query: dict) -> bool:
     if endpoint_name == "events":
         return not query.get("flags") and not query.get("tags")
     return False
+
+
+def hold_headers(path: str, channel: str, last_id: int, key_id: int | None) -> list:
+    """The GRIP instruction for a stream of ``channel`` whose client is current at ``last_id``."""
+    grip_channel = f"events-{quote(channel)}"
+    subscription = Channel(grip_channel, prev_id=str(last_id))
+    subscription.filters.append("build-id")  # %I in published events becomes the client's id
+    channels = [subscription]
+    if key_id is not None:
+        channels.append(Channel(key_grip_channel(key_id)))
+    es_meta = jwt.encode({"iss": "es", "exp": int(time.time()) + 3600, "channels": [channel],
+                          "user": "anonymous"}, settings.SECRET_KEY.encode())
+    next_link = f"{path}?{urlencode({'link': 'next', 'recover': 'true', 'es-meta': es_meta})}"
+    heartbeat = ":\\n"  # one comment line, cstring-encoded
+    id_format = f"{quote(channel).replace('%', '%%')}:%({grip_channel})s"
+    return [
+        (b"grip-hold", b"stream"),
+        (b"grip-channel", create_grip_channel_header(channels).encode()),
+        (b"grip-keep-alive",
+         f"{heartbeat}; format=cstring; timeout={settings.STREAM_HEARTBEAT_SECONDS}".encode()),
+        (b"grip-set-meta", f'id_format="{id_format}", user="anonymous"'.encode()),
+        (b"grip-link", f"<{next_link}>; rel=next".encode()),
+    ]
+
+
+def grip_follow_up(request):
+    """Pushpin's next-link and recover requests, answered by django-eventstream's GRIP view."""
+    if not getattr(request, "grip", None) or not request.grip.proxied:
+        return JsonResponse({"error": "bad_proxy_signature",
+                             "detail": "Grip-Sig did not verify against GRIP_URL"}, status=400)
+    if not request.GET.get("es-meta"):
+        return JsonResponse({"error": "bad_request",
+                             "detail": "streams are opened through streaming.routing"},
+                            status=400)
+    response = events(request)
+    if request.grip.instruct is not None:
+        request.grip.instruct.set_keep_alive(":\n", settings.STREAM_HEARTBEAT_SECONDS)
+    return response

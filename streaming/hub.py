@@ -196,6 +196,12 @@ class Hub:
                 await asyncio.shield(loading)
         return self.last_ids.get(channel, 0)
 
+    async def watch(self, channel: str) -> None:
+        """Follow ``channel`` with no stream of ours on it (Pushpin holds them), so that the
+        hub knows its current event id and stream openings can be answered from cache."""
+        if channel not in self.subscriptions:
+            await self.subscribe(Subscription(channel, accepts=_never))
+
     def unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self.subscriptions.get(subscription.channel)
         if subscribers is not None:
@@ -274,6 +280,10 @@ class Hub:
                 for subscription in by_key[key_id]:
                     drain(subscription.queue)
                     subscription.offer(REVOKED)
+
+
+def _never(event) -> bool:
+    return False
 
 
 def drain(queue: asyncio.Queue) -> None:

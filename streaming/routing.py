@@ -18,23 +18,32 @@ class StreamRouter:
 
     async def __call__(self, scope, receive, send):
         endpoint = self.routes.get(scope["path"].rstrip("/"))
-        if endpoint is None or self._for_pushpin(endpoint, scope):
+        if endpoint is None:
             await self.django_app(scope, receive, send)
+            return
+        if any(name == b"grip-sig" for name, _ in scope["headers"]):
+            await self._from_pushpin(endpoint, scope, receive, send)
         else:
             await endpoint(scope, receive, send)
 
-    @staticmethod
-    def _for_pushpin(endpoint, scope) -> bool:
+    async def _from_pushpin(self, endpoint, scope, receive, send):
         from urllib.parse import parse_qs
 
-        from django.conf import settings
+        from .grip import grip_capable, grip_signed
+        from .sse import StreamRequest, send_json
 
-        from .grip import grip_capable
-
-        if not settings.GRIP_URL or not any(n == b"grip-sig" for n, _ in scope["headers"]):
-            return False
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        return grip_capable(endpoint.name, {k: v[0] for k, v in query.items()})
+        request = StreamRequest(scope)
+        if not grip_signed(request.headers):
+            await send_json(send, 400, {"error": "bad_proxy_signature",
+                                        "detail": "Grip-Sig did not verify against GRIP_URL"})
+            return
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        if "es-meta" in query:
+            await self.django_app(scope, receive, send)  # Pushpin's follow-up: the library's view
+        elif grip_capable(endpoint.name, query):
+            await endpoint.serve_grip(request, send)  # Pushpin will hold it
+        else:
+            await endpoint(scope, receive, send)  # held here, through Pushpin
 
 
 def application(django_app):

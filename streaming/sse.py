@@ -180,6 +180,28 @@ class StreamEndpoint:
         finally:
             hub.unsubscribe(subscription)
 
+    async def serve_grip(self, request: StreamRequest, send):
+        """Answer Pushpin once: the opening, then a hold instruction (see streaming.grip)."""
+        from .grip import hold_headers
+
+        try:
+            try:
+                plan, frames, last_id = self.open_stream_cached(request)
+            except NotCached:
+                plan, frames, last_id = await run_db(self.open_stream, request)
+        except StreamDenied as denied:
+            await send_json(send, denied.status, denied.body)
+            return
+        await hub.watch(plan.channel)
+        # Pushpin runs the build-id filter over this body too: a literal % must be doubled.
+        body = (STREAM_OPEN + b"".join(frames)).replace(b"%", b"%%")
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            *hold_headers(request.path, plan.channel, last_id, plan.key_id),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
     async def pump(self, plan: StreamPlan, subscription: Subscription, receive, send):
         waiter = asyncio.ensure_future(wait_for_disconnect(receive, subscription))
         try:
