@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django_eventstream.channelmanager import ChannelManagerBase
 
-from flags.sdk_auth import authenticate_sdk_request, authenticate_sdk_stream, raw_key_from
+from flags.sdk_auth import authenticate_sdk_stream, raw_key_from
 
 from .channels import environment_channel
 

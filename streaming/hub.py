@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import timedelta
-from urllib.parse import quote
 
 from django.conf import settings
 from django.utils import timezone

@@ -147,16 +147,20 @@ class StreamEndpoint:
         """
         raise NotCached
 
+    async def open(self, request: StreamRequest):
+        """(plan, opening frames, last id): from caches when possible, else the DB pool."""
+        try:
+            return self.open_stream_cached(request)
+        except NotCached:
+            return await run_db(self.open_stream, request)
+
     async def __call__(self, scope, receive, send):
         request = StreamRequest(scope)
         if scope["method"] not in ("GET", "HEAD"):
             await send_json(send, 405, {"error": "method_not_allowed", "detail": "use GET"})
             return
         try:
-            try:
-                plan, frames, last_id = self.open_stream_cached(request)
-            except NotCached:
-                plan, frames, last_id = await run_db(self.open_stream, request)
+            plan, frames, last_id = await self.open(request)
         except StreamDenied as denied:
             await send_json(send, denied.status, denied.body)
             return
@@ -185,10 +189,7 @@ class StreamEndpoint:
         from .grip import hold_headers
 
         try:
-            try:
-                plan, frames, last_id = self.open_stream_cached(request)
-            except NotCached:
-                plan, frames, last_id = await run_db(self.open_stream, request)
+            plan, frames, last_id = await self.open(request)
         except StreamDenied as denied:
             await send_json(send, denied.status, denied.body)
             return

@@ -115,11 +115,18 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
             return
         await handler(message)
 
-    def _keys(self, message, name) -> set[str] | None:
-        value = message.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return None
-        return set(value)
+    async def _lists(self, message) -> tuple[set[str], set[str]] | None:
+        """The message's ``flags`` and ``tags`` as sets; None (after replying) if malformed."""
+        out = []
+        for name in ("flags", "tags"):
+            value = message.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                await self.send_json({"type": "error", "error": "validation_error",
+                                      "detail": "flags and tags must be lists of strings",
+                                      "requestId": message.get("requestId")})
+                return None
+            out.append(set(value))
+        return out[0], out[1]
 
     async def _subscription_reply(self, message):
         await self.send_json({"type": "subscribed", "flags": sorted(self.flags),
@@ -127,12 +134,10 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
                               "requestId": message.get("requestId")})
 
     async def on_subscribe(self, message):
-        flags, tags = self._keys(message, "flags"), self._keys(message, "tags")
-        if flags is None or tags is None:
-            await self.send_json({"type": "error", "error": "validation_error",
-                                  "detail": "flags and tags must be lists of strings",
-                                  "requestId": message.get("requestId")})
+        lists = await self._lists(message)
+        if lists is None:
             return
+        flags, tags = lists
         self.flags |= flags
         self.tags |= tags
         if message.get("subscribeAll"):
@@ -140,12 +145,10 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         await self._subscription_reply(message)
 
     async def on_unsubscribe(self, message):
-        flags, tags = self._keys(message, "flags"), self._keys(message, "tags")
-        if flags is None or tags is None:
-            await self.send_json({"type": "error", "error": "validation_error",
-                                  "detail": "flags and tags must be lists of strings",
-                                  "requestId": message.get("requestId")})
+        lists = await self._lists(message)
+        if lists is None:
             return
+        flags, tags = lists
         self.flags -= flags
         self.tags -= tags
         if message.get("subscribeAll") is False or message.get("all"):

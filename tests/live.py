@@ -83,6 +83,16 @@ class LiveStack:
         self._dropped_db = (url, name)
         return urlunparse(urlparse(url)._replace(path=f"/{name}"))
 
+    def start_with_demo(self) -> "LiveStack":
+        """Migrate, load the demo (credentials in ``self.credentials``) and start the server."""
+        import json
+
+        self.manage("migrate", "--noinput")
+        self.demo_output = self.manage("bootstrap_demo")
+        self.credentials = json.loads((self.var_dir / "demo-credentials.json").read_text())
+        self.start_server()
+        return self
+
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         """Run `manage.py <args>` as a separate process; return its output."""
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,

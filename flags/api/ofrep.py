@@ -26,24 +26,21 @@ from ..tokens import sdk_stream_token_issue
 BAD_REQUEST_CODES = {ev.PARSE_ERROR, ev.TARGETING_KEY_MISSING, "INVALID_CONTEXT", ev.GENERAL}
 
 
-def _key(request, *, require_server: bool):
-    # OFREP names X-API-Key and Bearer; the key is never accepted from the URL here.
-    return authenticate_sdk_request(raw_key_from(request.headers.get, {}),
-                                    require_server=require_server)
-
-
-def _auth_failure(exc: SDKAuthError) -> JsonResponse:
-    return JsonResponse({"errorDetails": exc.detail}, status=exc.status)
-
-
-def _rate_limited(sdk_key):
+def _admitted(request, *, require_server: bool):
+    """(SDK key, None), or (None, the 401/403/429 response OFREP specifies)."""
+    try:
+        # OFREP names X-API-Key and Bearer; the key is never accepted from the URL here.
+        sdk_key = authenticate_sdk_request(raw_key_from(request.headers.get, {}),
+                                           require_server=require_server)
+    except SDKAuthError as exc:
+        return None, JsonResponse({"errorDetails": exc.detail}, status=exc.status)
     retry = rate_limit_hit("ofrep", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
     if retry is None:
-        return None
+        return sdk_key, None
     response = JsonResponse({"errorDetails": f"rate limit reached; retry in {retry} s"},
                             status=429)
     response["Retry-After"] = str(retry)
-    return response
+    return None, response
 
 
 def _context(request):
@@ -75,13 +72,9 @@ def failure_body(result) -> dict:
 @csrf_exempt
 @require_POST
 def evaluate_flag(request, key: str):
-    try:
-        sdk_key = _key(request, require_server=True)
-    except SDKAuthError as exc:
-        return _auth_failure(exc)
-    limited = _rate_limited(sdk_key)
-    if limited:
-        return limited
+    sdk_key, refused = _admitted(request, require_server=True)
+    if refused:
+        return refused
     context, problem = _context(request)
     if problem:
         return JsonResponse({"key": key, "errorCode": problem[0], "errorDetails": problem[1]},
@@ -97,13 +90,9 @@ def evaluate_flag(request, key: str):
 @csrf_exempt
 @require_POST
 def evaluate_flags(request):
-    try:
-        sdk_key = _key(request, require_server=False)
-    except SDKAuthError as exc:
-        return _auth_failure(exc)
-    limited = _rate_limited(sdk_key)
-    if limited:
-        return limited
+    sdk_key, refused = _admitted(request, require_server=False)
+    if refused:
+        return refused
     context, problem = _context(request)
     if problem:
         return JsonResponse({"errorCode": problem[0], "errorDetails": problem[1]}, status=400)

@@ -22,18 +22,18 @@ def field_error(field: str, message: str) -> JsonResponse:
     return json_error(400, "validation_error", f"{field}: {message}", fields={field: [message]})
 
 
-def sdk_key_for(request, *, require_server: bool = False):
-    """The request's SDK key; raises SDKAuthError."""
-    return authenticate_sdk_request(raw_key_from(request.headers.get, request.GET),
-                                    require_server=require_server)
-
-
-def too_many(retry_after: int, body: dict | None = None) -> JsonResponse:
-    response = JsonResponse(body or {"error": "rate_limited",
-                                     "detail": f"too many requests; retry in {retry_after} s"},
-                            status=429)
-    response["Retry-After"] = str(retry_after)
-    return response
+def admitted(request):
+    """(SDK key, None), or (None, a 401/403/429 JSON response)."""
+    try:
+        sdk_key = authenticate_sdk_request(raw_key_from(request.headers.get, request.GET))
+    except SDKAuthError as exc:
+        return None, json_error(exc.status, exc.code, exc.detail)
+    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
+    if retry is None:
+        return sdk_key, None
+    response = json_error(429, "rate_limited", f"too many requests; retry in {retry} s")
+    response["Retry-After"] = str(retry)
+    return None, response
 
 
 def parse_json_object(request):
@@ -51,13 +51,9 @@ def parse_json_object(request):
 @require_GET
 def sdk_flags(request):
     """The environment's full flag configuration; 304 when ``If-None-Match`` still matches."""
-    try:
-        sdk_key = sdk_key_for(request)
-    except SDKAuthError as exc:
-        return json_error(exc.status, exc.code, exc.detail)
-    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
-    if retry:
-        return too_many(retry)
+    sdk_key, refused = admitted(request)
+    if refused:
+        return refused
     config = environment_config_get(sdk_key.environment)
     if etag_matches(request.headers.get("If-None-Match"), config.etag):
         response = HttpResponse(status=304)
@@ -100,13 +96,9 @@ KNOWN_EVALUATE_FIELDS = {"context", "flagKey", "flagKeys", "flags", "entityID", 
 @require_POST
 def sdk_evaluate(request):
     """Evaluate one flag (``flagKey``) or many (``flags``/``flagKeys``, default all)."""
-    try:
-        sdk_key = sdk_key_for(request)
-    except SDKAuthError as exc:
-        return json_error(exc.status, exc.code, exc.detail)
-    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
-    if retry:
-        return too_many(retry)
+    sdk_key, refused = admitted(request)
+    if refused:
+        return refused
     body, error = parse_json_object(request)
     if error:
         return error

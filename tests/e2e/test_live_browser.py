@@ -1,7 +1,6 @@
 """A real browser's EventSource: headless Chromium on the live flags page."""
 
 import asyncio
-import json
 
 import httpx
 import pytest
@@ -17,11 +16,7 @@ pytestmark = [pytest.mark.live, pytest.mark.skipif(
 def stack(tmp_path_factory):
     live = LiveStack(tmp_path_factory.mktemp("browservar"))
     try:
-        live.manage("migrate", "--noinput")
-        live.manage("bootstrap_demo")
-        live.credentials = json.loads((live.var_dir / "demo-credentials.json").read_text())
-        live.start_server()
-        yield live
+        yield live.start_with_demo()
     finally:
         live.stop()
 

@@ -15,10 +15,7 @@ pytestmark = pytest.mark.live
 def stack(tmp_path_factory):
     live = LiveStack(tmp_path_factory.mktemp("var"))
     try:
-        live.manage("migrate", "--noinput")
-        live.demo_output = live.manage("bootstrap_demo")
-        live.start_server()
-        yield live
+        yield live.start_with_demo()
     finally:
         live.stop()
 

@@ -26,11 +26,7 @@ def stack(request, tmp_path_factory):
                                 "SDK_RATE_LIMIT_PER_MINUTE": "0",
                                 "STREAM_GAP_CHECK_SECONDS": "1"})
     try:
-        live.manage("migrate", "--noinput")
-        live.manage("bootstrap_demo")
-        live.credentials = json.loads((live.var_dir / "demo-credentials.json").read_text())
-        live.start_server()
-        yield live
+        yield live.start_with_demo()
     finally:
         live.stop()
 

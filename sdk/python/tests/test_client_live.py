@@ -1,6 +1,5 @@
 """The SDK against a real Flagstream server on a real port."""
 
-import json
 import threading
 import time
 
@@ -19,11 +18,7 @@ def stack(tmp_path_factory):
                      extra_env={"STREAM_AUTH_RECHECK_SECONDS": "1",
                                 "SDK_RATE_LIMIT_PER_MINUTE": "0"})
     try:
-        live.manage("migrate", "--noinput")
-        live.manage("bootstrap_demo")
-        live.credentials = json.loads((live.var_dir / "demo-credentials.json").read_text())
-        live.start_server()
-        yield live
+        yield live.start_with_demo()
     finally:
         live.stop()
 
