@@ -12,6 +12,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Scheduled flag changes: each is also queued with an ETA when scheduled; this sweep applies
+    # anything due that was not (a lost message, a missed time while everything was down), and
+    # claims rows exactly once, so both paths racing is harmless.
+    "apply-due-scheduled-changes": {
+        "task": "flags.tasks.apply_due_scheduled_changes",
+        "schedule": 1.0,
+    },
     # Stored stream events older than STREAM_EVENT_RETENTION_HOURS are no longer replayable;
     # deleting them in one batch an hour keeps the replay table small without trimming on
     # every append (what django-eventstream's DjangoModelStorage does by default).

@@ -22,6 +22,8 @@ from .models import (
     Membership,
     Organization,
     Project,
+    ScheduledChange,
+    ScheduledChangeStatus,
     SDKKey,
     Segment,
 )
@@ -385,6 +387,19 @@ class FlagStateAdminForm(forms.ModelForm):
             self.fields[name].required = False
 
 
+class ScheduledChangeInline(admin.TabularInline):
+    """This state's scheduled changes, upcoming first (create and cancel on their own page)."""
+
+    model = ScheduledChange
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["scheduled_at", "change_type", "payload", "status", "finished_at", "lateness_ms",
+              "reason"]
+    readonly_fields = fields
+    ordering = ["-scheduled_at"]
+
+
 @admin.register(FlagState)
 class FlagStateAdmin(TenantScopedAdmin):
     """A flag's targeting in one environment: on/off, rules, default rule, prerequisites."""
@@ -399,6 +414,7 @@ class FlagStateAdmin(TenantScopedAdmin):
     fields = ["flag", "environment", "version", "enabled", "off_variant", "rules",
               "rules_preview", "default_rule", "prerequisites", "loaded_version"]
     actions = ["turn_on", "turn_off"]
+    inlines = [ScheduledChangeInline]
 
     def has_add_permission(self, request):
         return False  # states exist for every flag and environment
@@ -452,7 +468,95 @@ class FlagStateAdmin(TenantScopedAdmin):
         pass  # the service saved it while validating the form
 
     def save_related(self, request, form, formsets, change):
-        pass
+        for formset in formsets:
+            formset.save(commit=False)  # read-only inlines: nothing to write
+
+
+class ScheduledChangeAdminForm(forms.ModelForm):
+    class Meta:
+        model = ScheduledChange
+        fields = ["state", "scheduled_at", "change_type", "payload"]
+        help_texts = {"payload": 'enable/disable: {}; set_default_variant: {"variant": "green"}; '
+                                 'set_rollout: {"distribution": [{"variant": "true", '
+                                 '"weight": 50}, ...]}; update: any state fields'}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["payload"].required = False
+
+
+@admin.register(ScheduledChange)
+class ScheduledChangeAdmin(TenantScopedAdmin):
+    """Upcoming and past scheduled changes; schedule one, cancel pending ones."""
+
+    organization_path = "state__environment__project__organization"
+    form = ScheduledChangeAdminForm
+    list_display = ["scheduled_at", "flag_key", "environment_key", "change_type", "status",
+                    "finished_at", "lateness_ms"]
+    list_filter = ["status", "change_type", "state__environment__key", "state__flag__project"]
+    search_fields = ["state__flag__key"]
+    date_hierarchy = "scheduled_at"
+    actions = ["cancel_changes"]
+
+    @admin.display(description="flag", ordering="state__flag__key")
+    def flag_key(self, change):
+        return change.state.flag.key
+
+    @admin.display(description="environment", ordering="state__environment__key")
+    def environment_key(self, change):
+        return change.state.environment.key
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj:
+            return ["state", "scheduled_at", "change_type", "payload", "status", "created_at",
+                    "created_from", "created_by", "finished_at", "lateness_ms", "reason"]
+        return []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else super().get_fields(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: the record stays
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        from .scheduling import scheduled_change_create
+
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class ServiceForm(form_class):
+            def _post_clean(self):
+                if self.errors or obj is not None:
+                    return
+                data = self.cleaned_data
+                try:
+                    self.saved_object = scheduled_change_create(
+                        state=data["state"], scheduled_at=data["scheduled_at"],
+                        change_type=data["change_type"], payload=data.get("payload") or {},
+                        actor=admin_actor(request))
+                except ValidationError as exc:
+                    add_service_errors(self, exc, {"scheduledAt": "scheduled_at",
+                                                   "changeType": "change_type",
+                                                   "payload": "payload"})
+
+        return ServiceForm
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            adopt_saved(obj, form)
+
+    @admin.action(description="Cancel selected pending changes")
+    def cancel_changes(self, request, queryset):
+        from .exceptions import ConflictError
+        from .scheduling import scheduled_change_cancel
+
+        cancelled = 0
+        for change in queryset.filter(status=ScheduledChangeStatus.PENDING):
+            try:
+                scheduled_change_cancel(change=change, actor=admin_actor(request))
+                cancelled += 1
+            except ConflictError:
+                pass  # applied meanwhile
+        self.message_user(request, f"Cancelled {cancelled} change(s).")
 
 
 class SegmentAdminForm(forms.ModelForm):

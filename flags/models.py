@@ -253,3 +253,46 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.subject} by {self.actor_label} via {self.source}"
+
+
+class ScheduledChangeType(models.TextChoices):
+    ENABLE = "enable", "Turn on"
+    DISABLE = "disable", "Turn off"
+    SET_DEFAULT_VARIANT = "set_default_variant", "Set default variant"
+    SET_ROLLOUT = "set_rollout", "Set rollout (weights)"
+    UPDATE = "update", "Update (any state patch)"
+
+
+class ScheduledChangeStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ScheduledChange(models.Model):
+    """A change of one flag's state in one environment, applied once at ``scheduled_at``."""
+
+    state = models.ForeignKey(FlagState, on_delete=models.CASCADE,
+                              related_name="scheduled_changes")
+    scheduled_at = models.DateTimeField()
+    change_type = models.CharField(max_length=30, choices=ScheduledChangeType.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=ScheduledChangeStatus.choices,
+                              default=ScheduledChangeStatus.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_from = models.CharField(max_length=10, choices=ChangeSource.choices)
+    finished_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When it was applied, failed or cancelled.")
+    lateness_ms = models.IntegerField(null=True, blank=True,
+                                      help_text="How long after its time it was applied.")
+    reason = models.TextField(blank=True, help_text="Why it failed or was cancelled.")
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        indexes = [models.Index(fields=["status", "scheduled_at"])]
+
+    def __str__(self):
+        return f"{self.change_type} {self.state} at {self.scheduled_at:%Y-%m-%d %H:%M:%S}"

@@ -25,6 +25,7 @@ from .models import (
     Organization,
     Project,
     Role,
+    ScheduledChange,
     SDKKey,
     Segment,
 )
@@ -160,3 +161,18 @@ def sdk_key_authenticate(raw_key: str | None) -> SDKKey | None:
     if sdk_key is None or not hmac.compare_digest(sdk_key.key_hash, digest):
         return None
     return sdk_key if sdk_key.is_active(timezone.now()) else None
+
+
+def scheduled_changes_for(state: FlagState) -> QuerySet[ScheduledChange]:
+    return ScheduledChange.objects.filter(state=state).select_related(
+        "state__flag", "state__environment").order_by("-scheduled_at", "-id")
+
+
+def scheduled_change_get(state: FlagState, change_id) -> ScheduledChange:
+    try:
+        change = scheduled_changes_for(state).filter(pk=int(change_id)).first()
+    except (TypeError, ValueError):
+        change = None
+    if change is None:
+        raise Http404("scheduled change not found")
+    return change

@@ -157,6 +157,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1  # beat wakes at least every second (changes due within 2 s)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ..models import AuditLog, Environment, Flag, FlagKind, FlagState, Project, SDKKey, Segment
+from ..models import (
+    AuditLog,
+    Environment,
+    Flag,
+    FlagKind,
+    FlagState,
+    Project,
+    ScheduledChange,
+    ScheduledChangeType,
+    SDKKey,
+    Segment,
+)
 
 
 class StrictInput(serializers.Serializer):
@@ -92,6 +103,12 @@ class SegmentUpdateInput(StrictInput):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     constraints = serializers.JSONField(required=False)
+
+
+class ScheduledChangeInput(StrictInput):
+    scheduledAt = serializers.DateTimeField()
+    changeType = serializers.ChoiceField(choices=ScheduledChangeType.values)
+    payload = serializers.JSONField(required=False)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -189,3 +206,19 @@ class AuditOutput(serializers.ModelSerializer):
         model = AuditLog
         fields = ["id", "action", "subject", "environment", "source", "actor", "remoteAddr",
                   "before", "after", "createdAt"]
+
+
+class ScheduledChangeOutput(serializers.ModelSerializer):
+    flag = serializers.CharField(source="state.flag.key")
+    environment = serializers.CharField(source="state.environment.key")
+    scheduledAt = serializers.DateTimeField(source="scheduled_at")
+    changeType = serializers.CharField(source="change_type")
+    createdAt = serializers.DateTimeField(source="created_at")
+    createdFrom = serializers.CharField(source="created_from")
+    finishedAt = serializers.DateTimeField(source="finished_at")
+    latenessMs = serializers.IntegerField(source="lateness_ms")
+
+    class Meta:
+        model = ScheduledChange
+        fields = ["id", "flag", "environment", "scheduledAt", "changeType", "payload", "status",
+                  "createdAt", "createdFrom", "finishedAt", "latenessMs", "reason"]

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import scheduling, selectors, services
 from ..audit import Actor
 from ..models import Role
 from ..tokens import REFRESH, TokenError, access_token_issue, token_pair_issue, token_user
@@ -311,4 +311,37 @@ class SegmentDetailView(ProjectScoped):
     def delete(self, request, project, segment):
         services.segment_delete(segment=selectors.segment_get(self.project(), segment),
                                 actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- scheduled changes ----------------------------------------------------------------------
+
+class ScheduledChangeListView(FlagStateView):
+    """Upcoming and past scheduled changes of a flag in an environment; POST schedules one."""
+
+    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.ScheduledChangeOutput(many=True))
+    def get(self, request, project, env, flag):
+        return paginated(self, selectors.scheduled_changes_for(self.state()),
+                         s.ScheduledChangeOutput)
+
+    @extend_schema(request=s.ScheduledChangeInput, responses={201: s.ScheduledChangeOutput})
+    def post(self, request, project, env, flag):
+        state = self.state()
+        data = validated(s.ScheduledChangeInput, request)
+        change = scheduling.scheduled_change_create(
+            state=state, scheduled_at=data["scheduledAt"], change_type=data["changeType"],
+            payload=data.get("payload"), actor=self.actor())
+        return Response(s.ScheduledChangeOutput(change).data, status=status.HTTP_201_CREATED)
+
+
+class ScheduledChangeDetailView(FlagStateView):
+    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.ScheduledChangeOutput)
+    def get(self, request, project, env, flag, change_id):
+        return Response(s.ScheduledChangeOutput(
+            selectors.scheduled_change_get(self.state(), change_id)).data)
+
+    @extend_schema(responses={204: None, 409: dict})
+    def delete(self, request, project, env, flag, change_id):
+        change = selectors.scheduled_change_get(self.state(), change_id)
+        scheduling.scheduled_change_cancel(change=change, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -11,6 +11,9 @@ from flags.selectors import sdk_key_authenticate
 
 pytestmark = pytest.mark.django_db
 
+# The state page's read-only inline of scheduled changes posts its (empty) management form.
+NO_INLINE_FORMS = {"scheduled_changes-TOTAL_FORMS": 0, "scheduled_changes-INITIAL_FORMS": 0}
+
 
 @pytest.fixture
 def staff(client, django_user_model):
@@ -72,7 +75,8 @@ def test_flagstate_edit__valid__saved_through_service_audited_and_published(
             "enabled": "on", "off_variant": "red", "loaded_version": state.version,
             "rules": json.dumps([{"constraints": [{"attribute": "plan", "operator": "eq",
                                                    "values": ["pro"]}], "variant": "blue"}]),
-            "default_rule": json.dumps({"variant": "green"}), "prerequisites": "[]"})
+            "default_rule": json.dumps({"variant": "green"}), "prerequisites": "[]",
+            **NO_INLINE_FORMS})
     assert response.status_code == 302, response.content.decode()[:2000]
     state.refresh_from_db()
     assert state.enabled and state.version == 2 and state.default_rule == {"variant": "green"}
@@ -87,7 +91,8 @@ def test_flagstate_edit__invalid_weights__form_error_and_nothing_saved(staff, co
         "off_variant": "red", "loaded_version": state.version, "rules": "[]",
         "prerequisites": "[]",
         "default_rule": json.dumps({"distribution": [{"variant": "red", "weight": 70},
-                                                     {"variant": "blue", "weight": 20}]})})
+                                                     {"variant": "blue", "weight": 20}]}),
+        **NO_INLINE_FORMS})
     assert response.status_code == 200
     assert "weights must sum to 100" in response.content.decode()
     state.refresh_from_db()
@@ -100,7 +105,8 @@ def test_flagstate_edit__someone_changed_it_meanwhile__form_error(staff, color_f
     FlagState.objects.filter(pk=state.pk).update(version=5)
     response = staff.post(url, {"enabled": "on", "off_variant": "red", "loaded_version": 1,
                                 "rules": "[]", "prerequisites": "[]",
-                                "default_rule": json.dumps({"variant": "red"})})
+                                "default_rule": json.dumps({"variant": "red"}),
+                                **NO_INLINE_FORMS})
     assert response.status_code == 200
     assert "Someone else changed this state" in response.content.decode()
     state.refresh_from_db()

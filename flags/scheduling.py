@@ -1,0 +1,191 @@
+"""Services of scheduled changes: create, cancel, and apply what is due — exactly once.
+
+A change is validated when scheduled (by applying it inside a transaction that is then rolled
+back, so exactly the checks of a real change run) and again when applied. Applying claims the
+row with a conditional UPDATE (``status = pending`` → ``applied``) in the same transaction as
+the change itself: with two workers and two beats racing, one UPDATE matches and the other
+finds nothing to do; if the change no longer applies (flag deleted, variant removed), the
+transaction rolls back and the row ends as failed with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import services, validation
+from .audit import Actor, audit_record
+from .exceptions import ConflictError
+from .models import (
+    ChangeSource,
+    FlagState,
+    ScheduledChange,
+    ScheduledChangeStatus,
+    ScheduledChangeType,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEDULER = Actor(source=ChangeSource.SCHEDULER, label="scheduler")
+
+
+class _DryRun(Exception):
+    pass
+
+
+def state_patch(change_type: str, payload) -> dict:
+    """The flag_state_update keyword arguments a scheduled change stands for."""
+    if not isinstance(payload, dict):
+        validation.fail("payload", "must be an object")
+    if change_type == ScheduledChangeType.ENABLE:
+        return {"enabled": True}
+    if change_type == ScheduledChangeType.DISABLE:
+        return {"enabled": False}
+    if change_type == ScheduledChangeType.SET_DEFAULT_VARIANT:
+        if not isinstance(payload.get("variant"), str):
+            validation.fail("payload.variant", "names the variant to serve by default")
+        return {"default_rule": {"variant": payload["variant"]}}
+    if change_type == ScheduledChangeType.SET_ROLLOUT:
+        distribution = payload.get("distribution")
+        if not isinstance(distribution, list) or not distribution:
+            validation.fail("payload.distribution",
+                            'a list such as [{"variant": "on", "weight": 50}, ...]')
+        return {"default_rule": {"distribution": distribution}}
+    if change_type == ScheduledChangeType.UPDATE:
+        unknown = sorted(set(payload) - set(services.STATE_FIELDS.values()))
+        if unknown:
+            validation.fail(f"payload.{unknown[0]}", "unknown field")
+        if not payload:
+            validation.fail("payload", "names at least one of "
+                                       + ", ".join(services.STATE_FIELDS.values()))
+        return services.state_fields_from_api(payload)
+    validation.fail("changeType", f"must be one of {', '.join(ScheduledChangeType.values)}")
+
+
+def _prefixed(error: ValidationError) -> ValidationError:
+    fields = services.validation_error_fields(error)
+    return ValidationError({(k if k.startswith(("payload", "changeType", "scheduledAt"))
+                             else f"payload.{k}"): v for k, v in fields.items()})
+
+
+def _check_applies(state: FlagState, patch: dict) -> None:
+    """Run the change for real and roll it back: the same validation as when it applies."""
+    try:
+        with transaction.atomic():
+            services.flag_state_update(state=state, actor=SCHEDULER, **patch)
+            raise _DryRun
+    except _DryRun:
+        pass
+    except ValidationError as exc:
+        raise _prefixed(exc) from None
+
+
+@transaction.atomic
+def scheduled_change_create(*, state: FlagState, scheduled_at: datetime, change_type: str,
+                            payload: dict | None, actor: Actor) -> ScheduledChange:
+    """Schedule a change of ``state`` at ``scheduled_at`` (timezone-aware, in the future)."""
+    if not isinstance(scheduled_at, datetime) or timezone.is_naive(scheduled_at):
+        validation.fail("scheduledAt", "must be an ISO 8601 time with a timezone")
+    if scheduled_at <= timezone.now():
+        validation.fail("scheduledAt", "must be in the future")
+    if change_type not in ScheduledChangeType.values:
+        validation.fail("changeType", f"must be one of {', '.join(ScheduledChangeType.values)}")
+    payload = {} if payload is None else payload
+    _check_applies(state, state_patch(change_type, payload))
+    change = ScheduledChange.objects.create(
+        state=state, scheduled_at=scheduled_at, change_type=change_type, payload=payload,
+        created_by=actor.user, created_from=actor.source)
+    flag = state.flag
+    audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
+                 environment=state.environment, flag=flag, action="change_scheduled",
+                 subject=flag.key, after=scheduled_change_snapshot(change))
+    from .tasks import apply_scheduled_change_at
+
+    transaction.on_commit(lambda: apply_scheduled_change_at(change))
+    return change
+
+
+def scheduled_change_snapshot(change: ScheduledChange) -> dict:
+    return {"id": change.pk, "scheduledAt": change.scheduled_at.isoformat(),
+            "changeType": change.change_type, "payload": change.payload,
+            "status": change.status}
+
+
+@transaction.atomic
+def scheduled_change_cancel(*, change: ScheduledChange, actor: Actor,
+                            reason: str = "") -> ScheduledChange:
+    """Cancel a pending change; anything else is a conflict (409)."""
+    updated = ScheduledChange.objects.filter(
+        pk=change.pk, status=ScheduledChangeStatus.PENDING).update(
+        status=ScheduledChangeStatus.CANCELLED, finished_at=timezone.now(),
+        reason=reason or f"cancelled by {actor.display}")
+    change.refresh_from_db()
+    if not updated:
+        raise ConflictError(f"the change is {change.status}; only pending changes can be "
+                            "cancelled", field="status")
+    flag = change.state.flag
+    audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
+                 environment=change.state.environment, flag=flag, action="change_cancelled",
+                 subject=flag.key, after=scheduled_change_snapshot(change))
+    return change
+
+
+def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> str:
+    """Apply one due change if nobody has; returns its resulting status (or 'skipped')."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = ScheduledChange.objects.filter(
+                pk=change_id, status=ScheduledChangeStatus.PENDING,
+                scheduled_at__lte=now).update(status=ScheduledChangeStatus.APPLIED,
+                                              finished_at=now)
+            if not claimed:
+                return "skipped"
+            change = ScheduledChange.objects.select_related(
+                "state__flag__project__organization", "state__environment__project").get(
+                pk=change_id)
+            lateness = int((now - change.scheduled_at).total_seconds() * 1000)
+            ScheduledChange.objects.filter(pk=change_id).update(lateness_ms=lateness)
+            services.flag_state_update(state=change.state, actor=SCHEDULER,
+                                       **state_patch(change.change_type, change.payload))
+            return ScheduledChangeStatus.APPLIED
+    except (ValidationError, FlagState.DoesNotExist) as exc:
+        reason = ("; ".join(f"{k}: {' '.join(v)}" for k, v in
+                            services.validation_error_fields(exc).items())
+                  if isinstance(exc, ValidationError) else str(exc))
+        return _fail(change_id, now, reason)
+
+
+@transaction.atomic
+def _fail(change_id: int, now: datetime, reason: str) -> str:
+    failed = ScheduledChange.objects.filter(
+        pk=change_id, status=ScheduledChangeStatus.PENDING).update(
+        status=ScheduledChangeStatus.FAILED, finished_at=now, reason=reason)
+    if not failed:
+        return "skipped"
+    change = ScheduledChange.objects.select_related("state__flag__project__organization",
+                                                    "state__environment").get(pk=change_id)
+    flag = change.state.flag
+    logger.warning("scheduled change %s failed: %s", change_id, reason)
+    audit_record(actor=SCHEDULER, organization=flag.project.organization,
+                 project=flag.project, environment=change.state.environment, flag=flag,
+                 action="scheduled_change_failed", subject=flag.key,
+                 after={**scheduled_change_snapshot(change), "reason": reason})
+    return ScheduledChangeStatus.FAILED
+
+
+def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int]:
+    """Apply every pending change whose time has come (missed ones too), oldest first."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    due = list(ScheduledChange.objects.filter(
+        status=ScheduledChangeStatus.PENDING, scheduled_at__lte=now)
+        .order_by("scheduled_at", "id").values_list("pk", flat=True)[:5000])
+    for change_id in due:
+        status = scheduled_change_apply(change_id=change_id, now=max(now, timezone.now()))
+        counts[status] = counts.get(status, 0) + 1
+    return counts
