@@ -68,8 +68,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 def adopt_saved(obj, form) -> None:
-    """Point the admin's in-memory object at the row the service saved during validation."""
-    obj.pk = form.saved_object.pk
+    """Make the admin's in-memory object the row the service saved during validation."""
+    saved = form.saved_object
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
     obj._state.adding = False
 
 

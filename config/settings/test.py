@@ -1,5 +1,16 @@
 """Test settings: the base settings with a fast password hasher."""
 
+import os
+import tempfile
+
 from .base import *  # noqa: F401,F403
+from .base import DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not the in-memory shared cache: concurrent writers (the scheduled-change race
+    # tests) then queue on the busy timeout as they do in production, instead of failing with
+    # "database table is locked".
+    DATABASES["default"]["TEST"] = {
+        "NAME": f"{tempfile.gettempdir()}/flagstream-test-{os.getpid()}.sqlite3"}

@@ -24,6 +24,11 @@ ENDPOINTS = [
     ("post", f"{E}/keys/{{key}}/revoke/", None, "admin", 200),
     ("post", f"{E}/keys/{{key}}/rotate/", {}, "admin", 201),
     ("get", f"{E}/flags/button-color/", None, "viewer", 200),
+    ("get", f"{E}/flags/button-color/scheduled-changes/", None, "viewer", 200),
+    ("post", f"{E}/flags/button-color/scheduled-changes/",
+     {"scheduledAt": "2999-01-01T00:00:00Z", "changeType": "enable"}, "editor", 201),
+    ("get", f"{E}/flags/button-color/scheduled-changes/{{change}}/", None, "viewer", 200),
+    ("delete", f"{E}/flags/button-color/scheduled-changes/{{change}}/", None, "editor", 204),
     ("patch", f"{E}/flags/button-color/", {"enabled": True}, "editor", 200),
     ("get", f"{P}/flags/", None, "viewer", 200),
     ("post", f"{P}/flags/", {"key": "f2"}, "editor", 201),
@@ -48,12 +53,20 @@ def world(organization, project, development, color_flag):
                                           "values": ["true"]}])
     sdk_key, raw = services.sdk_key_create(environment=development, kind="server",
                                            actor=TEST_ACTOR)
-    return {"key_id": sdk_key.id, "raw_sdk_key": raw}
+    from datetime import datetime, timezone
+
+    from flags.scheduling import scheduled_change_create
+
+    change = scheduled_change_create(
+        state=color_flag.states.get(environment=development), change_type="disable",
+        scheduled_at=datetime(2999, 6, 1, tzinfo=timezone.utc), payload={}, actor=TEST_ACTOR)
+    return {"key_id": sdk_key.id, "raw_sdk_key": raw, "change_id": change.id}
 
 
 def call(client, endpoint, world):
     method, url, body, *_ = endpoint
-    return getattr(client, method)(url.format(key=world["key_id"]), body, format="json")
+    url = url.format(key=world["key_id"], change=world["change_id"])
+    return getattr(client, method)(url, body, format="json")
 
 
 def assert_error(response, status, code=None):
