@@ -34,6 +34,7 @@ HEARTBEAT = "heartbeat"
 RESYNC = "resync"
 REVOKED = "revoked"
 CLOSE = "close"
+SHUTDOWN = "shutdown"
 
 
 class StreamEvent:
@@ -208,9 +209,6 @@ class Hub:
                 del self.subscriptions[subscription.channel]
                 self.last_ids.pop(subscription.channel, None)
 
-    def connection_count(self) -> int:
-        return sum(len(s) for s in self.subscriptions.values())
-
     def counts_by_channel(self) -> dict[str, int]:
         return {channel: len(subs) for channel, subs in self.subscriptions.items()}
 
@@ -247,6 +245,20 @@ class Hub:
                 return
 
     # --- periodic work --------------------------------------------------------------------
+
+    async def shut_down(self, grace_seconds: float = 5.0) -> None:
+        """End every open stream cleanly (the server is stopping), waiting up to the grace."""
+        for subscribers in self.subscriptions.values():
+            for subscription in subscribers:
+                drain(subscription.queue)
+                subscription.offer(SHUTDOWN)
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while self.connection_count() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
+    def connection_count(self) -> int:
+        return sum(len(s) for channel, s in self.subscriptions.items()
+                   if not all(sub.accepts is _never for sub in s))
 
     def broadcast(self, marker) -> None:
         for subscribers in self.subscriptions.values():

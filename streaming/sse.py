@@ -25,7 +25,18 @@ from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_ev
 from flags.sdk_auth import NotCached
 
 from .db import run_db
-from .hub import CLOSE, HEARTBEAT, RESYNC, REVOKED, StreamEvent, Subscription, drain, hub, read_events
+from .hub import (
+    CLOSE,
+    HEARTBEAT,
+    RESYNC,
+    REVOKED,
+    SHUTDOWN,
+    StreamEvent,
+    Subscription,
+    drain,
+    hub,
+    read_events,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +237,11 @@ class StreamEndpoint:
                                 "body": sse_frame("stream-error", {
                                     "condition": "unauthorized",
                                     "text": "the key of this stream was revoked"}, "error")})
+                    return
+                elif item is SHUTDOWN:
+                    # End the response properly: the client reconnects (to another server)
+                    # with Last-Event-ID and misses nothing.
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
                 else:  # CLOSE: the client left
                     return

@@ -21,7 +21,7 @@ from flags.sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
 
 from .channels import environment_channel
 from .db import run_db
-from .hub import RESYNC, REVOKED, StreamEvent, Subscription, hub, read_events
+from .hub import RESYNC, REVOKED, SHUTDOWN, StreamEvent, Subscription, hub, read_events
 
 UNAUTHORIZED = 4401
 
@@ -87,6 +87,9 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
                 await self.send_json({"type": "error", "error": "key_revoked",
                                       "detail": "the key of this connection was revoked"})
                 await self.close(code=UNAUTHORIZED)
+                return
+            elif item is SHUTDOWN:
+                await self.close(code=1001)  # going away: reconnect elsewhere
                 return
             # heartbeats: daphne pings WebSocket clients itself
 

@@ -19,8 +19,24 @@ class Command(BaseCommand):
                             help="trust X-Forwarded-For (behind a proxy such as Pushpin)")
 
     def handle(self, *args, host, port, no_access_log, proxy_headers, **options):
-        from config.asgi import application
+        import asyncio
+        import signal
 
+        from twisted.internet import reactor
+
+        from config.asgi import application
+        from streaming.hub import hub
+
+        async def stop_gracefully():
+            # End every open stream properly (clients resume elsewhere with Last-Event-ID),
+            # then stop; daphne's own handlers would cancel them mid-response.
+            await hub.shut_down()
+            reactor.stop()
+
+        from daphne.server import twisted_loop as loop  # the loop daphne's reactor runs on
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(stop_gracefully()))
         self.stdout.write(f"Serving on http://{host}:{port}/")
         Server(
             application=application,
@@ -29,4 +45,5 @@ class Command(BaseCommand):
             proxy_forwarded_address_header="X-Forwarded-For" if proxy_headers else None,
             proxy_forwarded_port_header="X-Forwarded-Port" if proxy_headers else None,
             application_close_timeout=5,
+            signal_handlers=False,
         ).run()
