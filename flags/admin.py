@@ -495,22 +495,15 @@ class ScheduledChangeAdmin(TenantScopedAdmin):
     form = ScheduledChangeAdminForm
     list_display = ["scheduled_at", "flag_key", "environment_key", "change_type", "status",
                     "finished_at", "lateness_ms"]
-    list_filter = ["status", "change_type", "state__environment__key", "state__flag__project"]
-    search_fields = ["state__flag__key"]
+    list_filter = ["status", "change_type", "environment_key", "state__flag__project"]
+    search_fields = ["flag_key"]
     date_hierarchy = "scheduled_at"
     actions = ["cancel_changes"]
 
-    @admin.display(description="flag", ordering="state__flag__key")
-    def flag_key(self, change):
-        return change.state.flag.key
-
-    @admin.display(description="environment", ordering="state__environment__key")
-    def environment_key(self, change):
-        return change.state.environment.key
-
     def get_readonly_fields(self, request, obj=None):
         if obj:
-            return ["state", "scheduled_at", "change_type", "payload", "status", "created_at",
+            return ["flag_key", "environment_key", "state", "scheduled_at", "change_type",
+                    "payload", "status", "created_at",
                     "created_from", "created_by", "finished_at", "lateness_ms", "reason"]
         return []
 

@@ -273,8 +273,11 @@ class ScheduledChangeStatus(models.TextChoices):
 class ScheduledChange(models.Model):
     """A change of one flag's state in one environment, applied once at ``scheduled_at``."""
 
-    state = models.ForeignKey(FlagState, on_delete=models.CASCADE,
+    # Kept (as failed) when the flag is deleted, so the record of what was planned survives.
+    state = models.ForeignKey(FlagState, null=True, on_delete=models.SET_NULL,
                               related_name="scheduled_changes")
+    flag_key = models.CharField(max_length=100)
+    environment_key = models.CharField(max_length=100)
     scheduled_at = models.DateTimeField()
     change_type = models.CharField(max_length=30, choices=ScheduledChangeType.choices)
     payload = models.JSONField(default=dict, blank=True)
@@ -295,4 +298,5 @@ class ScheduledChange(models.Model):
         indexes = [models.Index(fields=["status", "scheduled_at"])]
 
     def __str__(self):
-        return f"{self.change_type} {self.state} at {self.scheduled_at:%Y-%m-%d %H:%M:%S}"
+        return (f"{self.change_type} {self.flag_key} in {self.environment_key} at "
+                f"{self.scheduled_at:%Y-%m-%d %H:%M:%S}")

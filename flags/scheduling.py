@@ -97,7 +97,8 @@ def scheduled_change_create(*, state: FlagState, scheduled_at: datetime, change_
     payload = {} if payload is None else payload
     _check_applies(state, state_patch(change_type, payload))
     change = ScheduledChange.objects.create(
-        state=state, scheduled_at=scheduled_at, change_type=change_type, payload=payload,
+        state=state, flag_key=state.flag.key, environment_key=state.environment.key,
+        scheduled_at=scheduled_at, change_type=change_type, payload=payload,
         created_by=actor.user, created_from=actor.source)
     flag = state.flag
     audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
@@ -148,6 +149,8 @@ def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> st
             change = ScheduledChange.objects.select_related(
                 "state__flag__project__organization", "state__environment__project").get(
                 pk=change_id)
+            if change.state is None:
+                raise FlagState.DoesNotExist(f"flag {change.flag_key!r} was deleted")
             lateness = int((now - change.scheduled_at).total_seconds() * 1000)
             ScheduledChange.objects.filter(pk=change_id).update(lateness_ms=lateness)
             services.flag_state_update(state=change.state, actor=SCHEDULER,
@@ -169,8 +172,10 @@ def _fail(change_id: int, now: datetime, reason: str) -> str:
         return "skipped"
     change = ScheduledChange.objects.select_related("state__flag__project__organization",
                                                     "state__environment").get(pk=change_id)
-    flag = change.state.flag
     logger.warning("scheduled change %s failed: %s", change_id, reason)
+    if change.state is None:
+        return ScheduledChangeStatus.FAILED  # the flag's deletion was audited itself
+    flag = change.state.flag
     audit_record(actor=SCHEDULER, organization=flag.project.organization,
                  project=flag.project, environment=change.state.environment, flag=flag,
                  action="scheduled_change_failed", subject=flag.key,
@@ -189,3 +194,10 @@ def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int
         status = scheduled_change_apply(change_id=change_id, now=max(now, timezone.now()))
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def scheduled_changes_fail_for_flag(*, flag, reason: str) -> int:
+    """Mark the pending changes of ``flag`` failed (it is being deleted); inside its transaction."""
+    return ScheduledChange.objects.filter(
+        state__flag=flag, status=ScheduledChangeStatus.PENDING).update(
+        status=ScheduledChangeStatus.FAILED, finished_at=timezone.now(), reason=reason)

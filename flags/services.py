@@ -282,6 +282,9 @@ def flag_delete(*, flag: Flag, actor: Actor) -> None:
         raise ConflictError(f"flag {flag.key!r} is a prerequisite of {', '.join(dependants)}",
                             field="prerequisites")
     before = flag_snapshot(flag)
+    from .scheduling import scheduled_changes_fail_for_flag
+
+    scheduled_changes_fail_for_flag(flag=flag, reason=f"flag {flag.key!r} was deleted")
     for state in flag.states.select_related("environment__project"):
         publish_on_commit(environment_channel(state.environment_id), events.FLAG_DELETED,
                           events.flag_deleted_event(state.environment, flag.key,

@@ -209,8 +209,8 @@ class AuditOutput(serializers.ModelSerializer):
 
 
 class ScheduledChangeOutput(serializers.ModelSerializer):
-    flag = serializers.CharField(source="state.flag.key")
-    environment = serializers.CharField(source="state.environment.key")
+    flag = serializers.CharField(source="flag_key")
+    environment = serializers.CharField(source="environment_key")
     scheduledAt = serializers.DateTimeField(source="scheduled_at")
     changeType = serializers.CharField(source="change_type")
     createdAt = serializers.DateTimeField(source="created_at")

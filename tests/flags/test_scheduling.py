@@ -109,10 +109,13 @@ def test_apply__variant_removed_meanwhile__failed_with_reason(state, color_flag)
     assert AuditLog.objects.filter(action="scheduled_change_failed").exists()
 
 
-def test_apply__flag_deleted__change_goes_with_it(state, color_flag):
+def test_apply__flag_deleted__failed_with_reason_and_kept(state, color_flag):
     change = schedule(state, "enable")
     services.flag_delete(flag=color_flag, actor=TEST_ACTOR)
-    assert not ScheduledChange.objects.filter(pk=change.pk).exists()
+    change.refresh_from_db()
+    assert change.status == "failed" and "deleted" in change.reason
+    assert change.flag_key == "button-color" and change.state is None
+    make_due(change)
     assert scheduled_changes_apply_due() == {}
 
 
