@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo bench bench-evaluation bench-fanout bench-publish clean
+.PHONY: run test setup migrate demo bench bench-evaluation bench-fanout bench-publish bench-scheduled clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,7 +60,11 @@ bench-fanout: setup
 bench-publish: setup
 	@$(PY) bench/publish/run.py
 
-bench: bench-evaluation bench-fanout bench-publish
+## bench-scheduled: 1,000 scheduled changes due in one second, two workers
+bench-scheduled: setup
+	@$(PY) bench/scheduled/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -135,32 +135,48 @@ def scheduled_change_cancel(*, change: ScheduledChange, actor: Actor,
     return change
 
 
-def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> str:
-    """Apply one due change if nobody has; returns its resulting status (or 'skipped')."""
-    now = now or timezone.now()
+def _due(now: datetime):
+    """Pending due changes, locked for this transaction, skipping rows another worker holds.
+
+    SKIP LOCKED lets two workers (or a sweep and an ETA task) take different changes at the
+    same time instead of queueing on each other's row locks; SQLite has no row locks and
+    serialises writers anyway, and Django drops the clause there.
+    """
+    return (ScheduledChange.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=ScheduledChangeStatus.PENDING, scheduled_at__lte=now)
+            .order_by("scheduled_at", "id"))
+
+
+def _apply_one(queryset, now: datetime) -> tuple[int | None, str]:
+    """Claim and apply the first change of ``queryset``: (its id, its status) or (None, …)."""
+    change_id = None
     try:
         with transaction.atomic():
-            claimed = ScheduledChange.objects.filter(
-                pk=change_id, status=ScheduledChangeStatus.PENDING,
-                scheduled_at__lte=now).update(status=ScheduledChangeStatus.APPLIED,
-                                              finished_at=now)
-            if not claimed:
-                return "skipped"
-            change = ScheduledChange.objects.select_related(
-                "state__flag__project__organization", "state__environment__project").get(
-                pk=change_id)
-            if change.state is None:
+            change = queryset.first()
+            if change is None:
+                return None, "skipped"
+            change_id = change.pk
+            if change.state_id is None:
                 raise FlagState.DoesNotExist(f"flag {change.flag_key!r} was deleted")
             lateness = int((now - change.scheduled_at).total_seconds() * 1000)
-            ScheduledChange.objects.filter(pk=change_id).update(lateness_ms=lateness)
-            services.flag_state_update(state=change.state, actor=SCHEDULER,
+            ScheduledChange.objects.filter(pk=change_id).update(
+                status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
+            state = FlagState.objects.select_related(
+                "flag__project__organization", "environment__project").get(pk=change.state_id)
+            services.flag_state_update(state=state, actor=SCHEDULER,
                                        **state_patch(change.change_type, change.payload))
-            return ScheduledChangeStatus.APPLIED
+            return change_id, ScheduledChangeStatus.APPLIED
     except (ValidationError, FlagState.DoesNotExist) as exc:
         reason = ("; ".join(f"{k}: {' '.join(v)}" for k, v in
                             services.validation_error_fields(exc).items())
                   if isinstance(exc, ValidationError) else str(exc))
-        return _fail(change_id, now, reason)
+        return change_id, _fail(change_id, now, reason)
+
+
+def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> str:
+    """Apply one change if it is due and nobody has; returns its status (or 'skipped')."""
+    now = now or timezone.now()
+    return _apply_one(_due(now).filter(pk=change_id), now)[1]
 
 
 @transaction.atomic
@@ -184,14 +200,14 @@ def _fail(change_id: int, now: datetime, reason: str) -> str:
 
 
 def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int]:
-    """Apply every pending change whose time has come (missed ones too), oldest first."""
-    now = now or timezone.now()
+    """Apply every pending change whose time has come (missed ones too), oldest first, one
+    transaction each, taking only changes no other worker is applying."""
     counts: dict[str, int] = {}
-    due = list(ScheduledChange.objects.filter(
-        status=ScheduledChangeStatus.PENDING, scheduled_at__lte=now)
-        .order_by("scheduled_at", "id").values_list("pk", flat=True)[:5000])
-    for change_id in due:
-        status = scheduled_change_apply(change_id=change_id, now=max(now, timezone.now()))
+    for _ in range(10_000):  # bounded: a sweep never runs away
+        change_id, status = _apply_one(_due(max(now or timezone.now(), timezone.now())),
+                                       max(now or timezone.now(), timezone.now()))
+        if change_id is None:
+            break
         counts[status] = counts.get(status, 0) + 1
     return counts
 
