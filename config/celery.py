@@ -7,6 +7,11 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
+# The embedded broker (see config/filesystem_broker.py) must be known to every process.
+from .filesystem_broker import register as register_filesystem_broker  # noqa: E402
+
+register_filesystem_broker()
+
 app = Celery("flagstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -2,6 +2,7 @@
 separate `manage.py` process, and a real Celery worker with beat on the embedded broker."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -96,3 +97,23 @@ def test_live__celery_worker_with_beat_runs_tasks_on_the_embedded_broker(stack):
                  "from streaming.tasks import trim_stream_events; trim_stream_events.delay()")
     stack.wait_for_log(log, "streaming.tasks.trim_stream_events")
     stack.wait_for_log(log, "succeeded")
+
+
+def test_live__embedded_broker__other_processes_flooding_it_do_not_kill_the_worker(stack):
+    log = next(log for _, log in stack.processes if log.name == "celery.log")
+    stack.wait_for_log(log, "ready.")
+    before = log.read_text().count("streaming.tasks.trim_stream_events[")
+    stack.manage("shell", "-c", "from streaming.tasks import trim_stream_events\n"
+                                "for _ in range(300): trim_stream_events.delay()")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if text.count("succeeded") >= 300 and "Unrecoverable error" not in text:
+            done = text.count("streaming.tasks.trim_stream_events[") - before
+            if done >= 600:  # "received" and "succeeded" lines, 300 each
+                break
+        time.sleep(0.5)
+    text = log.read_text()
+    assert "Unrecoverable error" not in text, text[-3000:]
+    assert text.count("streaming.tasks.trim_stream_events[") - before >= 600
+    assert all(p.poll() is None for p, l in stack.processes if l.name == "celery.log")

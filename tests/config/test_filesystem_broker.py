@@ -1,0 +1,34 @@
+"""The embedded broker never shows a worker a message file that is not complete."""
+
+import json
+import os
+
+from kombu import Connection
+
+from config.filesystem_broker import SCHEME, register
+
+
+def test_put__message_appears_only_when_whole(tmp_path, monkeypatch):
+    register()
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    seen_before_rename = []
+    real_replace = os.replace
+
+    def spying_replace(src, dst):
+        # Just before the message becomes visible: no .msg file yet, and the hidden
+        # temporary file already holds the whole payload.
+        seen_before_rename.append(([n for n in os.listdir(folder) if n.endswith(".msg")],
+                                   json.loads(open(src).read())))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spying_replace)
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    with Connection(f"{SCHEME}://", transport_options=options) as connection:
+        channel = connection.channel()
+        channel._put("celery", {"body": "x" * 100_000, "n": 1})
+        [(visible, payload)] = seen_before_rename
+        assert visible == [] and payload["n"] == 1 and len(payload["body"]) == 100_000
+        message = channel._get("celery")
+    assert message == {"body": "x" * 100_000, "n": 1}
+    assert [n for n in os.listdir(folder)] == []  # nothing partial left behind
