@@ -1,7 +1,8 @@
 """Settings, read from the environment in this one place.
 
 With no variable set at all the embedded default runs: SQLite under ``var/``, in-process event
-fan-out, an in-memory channel layer, LocMem cache and a filesystem Celery broker. Setting
+fan-out, an in-memory channel layer, LocMem cache and a filesystem Celery broker (atomic
+writes: config/filesystem_broker.py). Setting
 ``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL and Redis (see docs/deploy.md).
 """
 
