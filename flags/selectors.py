@@ -176,3 +176,19 @@ def scheduled_change_get(state: FlagState, change_id) -> ScheduledChange:
     if change is None:
         raise Http404("scheduled change not found")
     return change
+
+
+def flag_state_lookup(project: str, environment: str, flag: str,
+                      organization: str | None = None) -> FlagState:
+    """A flag's state by keys, for operator commands; LookupError says what is wrong."""
+    states = FlagState.objects.filter(flag__project__key=project, environment__key=environment,
+                                      flag__key=flag)
+    if organization:
+        states = states.filter(flag__project__organization__slug=organization)
+    matches = list(states.select_related("flag__project__organization",
+                                         "environment__project")[:2])
+    if not matches:
+        raise LookupError(f"no flag {flag!r} in {project}/{environment}")
+    if len(matches) > 1:
+        raise LookupError("the project exists in several organizations; pass --organization")
+    return matches[0]

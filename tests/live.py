@@ -93,6 +93,14 @@ class LiveStack:
         self.start_server()
         return self
 
+    def api_client(self) -> httpx.Client:
+        """An httpx client logged in to the management API as the demo's staff user."""
+        client = httpx.Client(base_url=self.base_url, timeout=10)
+        token = client.post("/api/auth/token", json={
+            "username": "admin", "password": self.credentials["password"]}).json()["access"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         """Run `manage.py <args>` as a separate process; return its output."""
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,

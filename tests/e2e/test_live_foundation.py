@@ -23,12 +23,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(stack):
-    password = json.loads((stack.var_dir / "demo-credentials.json").read_text())["password"]
-    with httpx.Client(base_url=stack.base_url, timeout=10) as client:
-        tokens = client.post("/api/auth/token", json={"username": "admin",
-                                                      "password": password}).json()
-        client.headers["Authorization"] = f"Bearer {tokens['access']}"
-        yield client
+    client = stack.api_client()
+    yield client
+    client.close()
 
 
 STATE = "/api/v1/projects/demo/environments/production/flags/button-color/"

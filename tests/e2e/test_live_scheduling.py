@@ -3,7 +3,6 @@
 import time
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 
 from tests.live import LiveStack
@@ -25,11 +24,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(stack):
-    with httpx.Client(base_url=stack.base_url, timeout=10) as client:
-        token = client.post("/api/auth/token", json={
-            "username": "admin", "password": stack.credentials["password"]}).json()["access"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
+    client = stack.api_client()
+    yield client
+    client.close()
 
 
 def schedule(api, change_type, seconds_ahead, payload=None):

@@ -33,11 +33,9 @@ def stack(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(stack):
-    with httpx.Client(base_url=stack.base_url, timeout=10) as client:
-        tokens = client.post("/api/auth/token", json={
-            "username": "admin", "password": stack.credentials["password"]}).json()
-        client.headers["Authorization"] = f"Bearer {tokens['access']}"
-        yield client
+    client = stack.api_client()
+    yield client
+    client.close()
 
 
 def key(stack, environment="development", kind="server"):

@@ -5,8 +5,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from flags.audit import Actor
-from flags.models import FlagState, ScheduledChangeType
+from flags.models import ScheduledChangeType
 from flags.scheduling import scheduled_change_create
+from flags.selectors import flag_state_lookup
 from flags.services import validation_error_fields
 
 
@@ -34,17 +35,12 @@ class Command(BaseCommand):
             payload = json.loads(payload)
         except ValueError as exc:
             raise CommandError(f"--payload: not JSON ({exc})") from None
-        states = FlagState.objects.filter(flag__project__key=project, environment__key=environment,
-                                          flag__key=flag)
-        if organization:
-            states = states.filter(flag__project__organization__slug=organization)
-        matches = list(states[:2])
-        if not matches:
-            raise CommandError(f"no flag {flag!r} in {project}/{environment}")
-        if len(matches) > 1:
-            raise CommandError("the project exists in several organizations; pass --organization")
         try:
-            change = scheduled_change_create(state=matches[0], scheduled_at=scheduled_at,
+            state = flag_state_lookup(project, environment, flag, organization)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            change = scheduled_change_create(state=state, scheduled_at=scheduled_at,
                                              change_type=change_type, payload=payload,
                                              actor=Actor.command("schedule_change"))
         except ValidationError as exc:

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from flags.audit import Actor
-from flags.models import FlagState
+from flags.selectors import flag_state_lookup
 from flags.services import flag_state_update, validation_error_fields
 
 
@@ -22,19 +22,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, project, environment, flag, on, off, default_variant, organization,
                **options):
-        states = FlagState.objects.filter(flag__project__key=project, environment__key=environment,
-                                          flag__key=flag)
-        if organization:
-            states = states.filter(flag__project__organization__slug=organization)
-        matches = list(states[:2])
-        if not matches:
-            raise CommandError(f"no flag {flag!r} in {project}/{environment}")
-        if len(matches) > 1:
-            raise CommandError("the project exists in several organizations; pass --organization")
+        try:
+            state = flag_state_lookup(project, environment, flag, organization)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
         change = ({"enabled": True} if on else {"enabled": False} if off
                   else {"default_rule": {"variant": default_variant}})
         try:
-            state = flag_state_update(state=matches[0], actor=Actor.command("set_flag"), **change)
+            state = flag_state_update(state=state, actor=Actor.command("set_flag"), **change)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{field}: {' '.join(messages)}" for field, messages
                                          in validation_error_fields(exc).items())) from None
