@@ -27,6 +27,12 @@ app.conf.beat_schedule = {
     # Stored stream events older than STREAM_EVENT_RETENTION_HOURS are no longer replayable;
     # deleting them in one batch an hour keeps the replay table small without trimming on
     # every append (what django-eventstream's DjangoModelStorage does by default).
+    # A rotated key stops working when its grace period ends; streams that Pushpin holds for it
+    # are closed here (streams a web process holds are closed by its hub's key re-check).
+    "close-expired-key-streams": {
+        "task": "streaming.tasks.close_expired_key_streams",
+        "schedule": 30.0,
+    },
     "trim-stream-events": {
         "task": "streaming.tasks.trim_stream_events",
         "schedule": crontab(minute=7),

@@ -7,6 +7,7 @@ committed, and never for one that rolled back.
 from __future__ import annotations
 
 import logging
+import uuid
 from functools import partial
 from typing import Any
 
@@ -48,11 +49,13 @@ def close_key_streams(key_id: int) -> None:
     from .sse import sse_frame
 
     channel = key_grip_channel(key_id)
+    # Pushpin drops an item whose id it has recently seen, so each close has ids of its own.
+    first, second = f"close-{uuid.uuid4().hex}", f"close-{uuid.uuid4().hex}"
     try:
         error = sse_frame("stream-error", {"condition": "unauthorized",
                                            "text": "the key of this stream was revoked"}, "error")
-        grip_publish(channel, HttpStreamFormat(error.decode()), id="revoked-1", blocking=True)
-        grip_publish(channel, HttpStreamFormat(close=True), id="revoked-2", prev_id="revoked-1",
+        grip_publish(channel, HttpStreamFormat(error.decode()), id=first, blocking=True)
+        grip_publish(channel, HttpStreamFormat(close=True), id=second, prev_id=first,
                      blocking=True)
     except Exception:  # noqa: BLE001
         logger.exception("could not close Pushpin streams of key %s", key_id)

@@ -20,9 +20,11 @@ from urllib.parse import quote, urlencode
 
 import jwt
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django_eventstream.views import events
 from gripcontrol import Channel, create_grip_channel_header, parse_grip_uri, validate_sig
+
+from .sse import sse_frame
 
 
 def key_grip_channel(key_id: int) -> str:
@@ -62,7 +64,12 @@ def hold_headers(path: str, channel: str, last_id: int, key_id: int | None) -> l
         channels.append(Channel(key_grip_channel(key_id)))
     es_meta = jwt.encode({"iss": "es", "exp": int(time.time()) + 3600, "channels": [channel],
                           "user": "anonymous"}, settings.SECRET_KEY.encode())
-    next_link = f"{path}?{urlencode({'link': 'next', 'recover': 'true', 'es-meta': es_meta})}"
+    params = {"link": "next", "recover": "true", "es-meta": es_meta}
+    if key_id is not None:
+        # Pushpin's follow-ups re-subscribe the connection: they must keep the key's channel.
+        # Only Pushpin sees this link, and follow-ups must carry a valid Grip-Sig.
+        params["sdkkey"] = str(key_id)
+    next_link = f"{path}?{urlencode(params)}"
     heartbeat = ":\\n"  # one comment line, cstring-encoded
     id_format = f"{quote(channel).replace('%', '%%')}:%({grip_channel})s"
     return [
@@ -84,7 +91,25 @@ def grip_follow_up(request):
         return JsonResponse({"error": "bad_request",
                              "detail": "streams are opened through streaming.routing"},
                             status=400)
+    key_id = request.GET.get("sdkkey")
+    if key_id and not _key_active(key_id):
+        # The key was revoked or expired while Pushpin held the stream: end it here.
+        return HttpResponse(sse_frame("stream-error", {
+            "condition": "unauthorized", "text": "the key of this stream was revoked"}, "error"),
+            content_type="text/event-stream")
     response = events(request)
     if request.grip.instruct is not None:
         request.grip.instruct.set_keep_alive(":\n", settings.STREAM_HEARTBEAT_SECONDS)
+        if key_id:
+            request.grip.instruct.add_channel(Channel(key_grip_channel(int(key_id))))
     return response
+
+
+def _key_active(key_id: str) -> bool:
+    from flags.models import SDKKey
+
+    try:
+        sdk_key = SDKKey.objects.filter(pk=int(key_id)).first()
+    except ValueError:
+        return False
+    return sdk_key is not None and sdk_key.is_active()

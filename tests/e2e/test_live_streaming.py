@@ -405,3 +405,23 @@ def test_lost_last_message__caught_up_by_the_periodic_check(stack, sdk_stream):
     assert stream.wait_open() == 200
     stack.manage("shell", "-c", LOST_EVENT.format(n=2))
     assert stream.next(timeout=10).json["flagKey"] == "lost-2"
+
+
+def test_rotated_key__stream_closes_when_the_grace_period_ends(stack, api, sdk_stream):
+    created = api.post("/api/v1/projects/demo/environments/development/keys/",
+                       json={"kind": "server"}).json()
+    stream = sdk_stream(headers={"Authorization": created["key"]})
+    assert stream.next().event == "put"
+    rotated = api.post(f"/api/v1/projects/demo/environments/development/keys/{created['id']}"
+                       "/rotate/", json={"graceSeconds": 1})
+    assert rotated.status_code == 201
+    time.sleep(1.5)
+    # What beat runs every 30 s (it closes Pushpin-held streams; the hub closes its own).
+    stack.manage("shell", "-c", "from streaming.tasks import close_expired_key_streams; "
+                                "close_expired_key_streams()")
+    error = stream.next_of("stream-error", timeout=10)
+    assert error.json["condition"] == "unauthorized"
+    assert stream.closed.wait(5)
+    replacement = httpx.get(f"{stack.base_url}/api/sdk/flags",
+                            headers={"Authorization": rotated.json()["key"]})
+    assert replacement.status_code == 200
