@@ -161,9 +161,8 @@ def _apply_one(queryset, now: datetime) -> tuple[int | None, str]:
             lateness = int((now - change.scheduled_at).total_seconds() * 1000)
             ScheduledChange.objects.filter(pk=change_id).update(
                 status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
-            state = FlagState.objects.select_related(
-                "flag__project__organization", "environment__project").get(pk=change.state_id)
-            services.flag_state_update(state=state, actor=SCHEDULER,
+            # flag_state_update reads and locks the state itself.
+            services.flag_state_update(state=FlagState(pk=change.state_id), actor=SCHEDULER,
                                        **state_patch(change.change_type, change.payload))
             return change_id, ScheduledChangeStatus.APPLIED
     except (ValidationError, FlagState.DoesNotExist) as exc:
@@ -204,8 +203,8 @@ def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int
     transaction each, taking only changes no other worker is applying."""
     counts: dict[str, int] = {}
     for _ in range(10_000):  # bounded: a sweep never runs away
-        change_id, status = _apply_one(_due(max(now or timezone.now(), timezone.now())),
-                                       max(now or timezone.now(), timezone.now()))
+        at = max(now or timezone.now(), timezone.now())
+        change_id, status = _apply_one(_due(at), at)
         if change_id is None:
             break
         counts[status] = counts.get(status, 0) + 1

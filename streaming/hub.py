@@ -144,9 +144,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.source = None
         self._tasks: list[asyncio.Task] = []
-        self.listeners: list = []  # callables(event) told of every dispatched event
         self._loading: dict[str, asyncio.Future] = {}
-        self.delivered = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -209,9 +207,6 @@ class Hub:
                 del self.subscriptions[subscription.channel]
                 self.last_ids.pop(subscription.channel, None)
 
-    def counts_by_channel(self) -> dict[str, int]:
-        return {channel: len(subs) for channel, subs in self.subscriptions.items()}
-
     # --- dispatch -------------------------------------------------------------------------
 
     def dispatch(self, event: StreamEvent) -> None:
@@ -220,8 +215,6 @@ class Hub:
         if last is None or event.id <= last:
             return  # nobody here listens, or already dispatched
         self.last_ids[event.channel] = event.id
-        for listener in self.listeners:
-            listener(event)
         for subscription in tuple(self.subscriptions.get(event.channel, ())):
             accepts = subscription.accepts
             if accepts is not None and not accepts(event):
@@ -230,7 +223,6 @@ class Hub:
                 # Too far behind: drop what is queued and let it catch up from storage.
                 drain(subscription.queue)
                 subscription.offer(RESYNC)
-        self.delivered += 1
 
     async def catch_up(self, channel: str, upto: int | None = None) -> None:
         """Dispatch the stored events of ``channel`` after the last one dispatched here."""

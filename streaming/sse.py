@@ -58,7 +58,6 @@ class StreamRequest:
     """What a stream endpoint needs from an ASGI HTTP scope."""
 
     def __init__(self, scope):
-        self.scope = scope
         self.path = scope["path"]
         self.headers = {name.decode("latin-1").lower(): value.decode("latin-1")
                         for name, value in scope.get("headers", [])}

@@ -4,6 +4,7 @@ var/ directory, or a new PostgreSQL database when DATABASE_URL points at Postgre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -65,14 +66,17 @@ class LiveStack:
     def start_pushpin(self) -> None:
         self.spawn("pushpin", shutil.which("pushpin"), "--config",
                    str(self.var_dir / "pushpin" / "pushpin.conf"))
-        deadline = time.monotonic() + 30
+        self._wait_http(self.base_url, "pushpin")
+
+    def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base_url}/", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
-        raise AssertionError("pushpin did not start:\n" + self.logs())
+        raise AssertionError(f"{what} did not start:\n" + self.logs())
 
     def _fresh_postgres(self, url: str) -> str:
         import psycopg
@@ -82,6 +86,14 @@ class LiveStack:
             conn.execute(f'CREATE DATABASE "{name}"')
         self._dropped_db = (url, name)
         return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+    @contextlib.contextmanager
+    def running(self):
+        """The stack with the demo loaded and the server up, stopped (and cleaned) after."""
+        try:
+            yield self.start_with_demo()
+        finally:
+            self.stop()
 
     def start_with_demo(self) -> "LiveStack":
         """Migrate, load the demo (credentials in ``self.credentials``) and start the server."""
@@ -118,15 +130,7 @@ class LiveStack:
 
     def start_server(self) -> None:
         self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.origin_url}/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the server did not start:\n" + self.logs())
+        self._wait_http(self.origin_url, "the server")
         if self.pushpin and not any(log.name == "pushpin.log" for _, log in self.processes):
             self.start_pushpin()
 

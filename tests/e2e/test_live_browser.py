@@ -14,11 +14,8 @@ pytestmark = [pytest.mark.live, pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    live = LiveStack(tmp_path_factory.mktemp("browservar"))
-    try:
-        yield live.start_with_demo()
-    finally:
-        live.stop()
+    with LiveStack(tmp_path_factory.mktemp("browservar")).running() as live:
+        yield live
 
 
 @pytest.fixture

@@ -15,11 +15,8 @@ STATE = "/api/v1/projects/demo/environments/development/flags/new-checkout/"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    live = LiveStack(tmp_path_factory.mktemp("schedvar"))
-    try:
-        yield live.start_with_demo()
-    finally:
-        live.stop()
+    with LiveStack(tmp_path_factory.mktemp("schedvar")).running() as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

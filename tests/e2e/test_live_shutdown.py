@@ -13,11 +13,8 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture
 def stack(tmp_path):
-    live = LiveStack(tmp_path)
-    try:
-        yield live.start_with_demo()
-    finally:
-        live.stop()
+    with LiveStack(tmp_path).running() as live:
+        yield live
 
 
 def test_sigterm__open_streams_end_cleanly_and_the_server_exits(stack):

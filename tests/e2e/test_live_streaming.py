@@ -25,10 +25,8 @@ def stack(request, tmp_path_factory):
                                 "STREAM_AUTH_RECHECK_SECONDS": "1",
                                 "SDK_RATE_LIMIT_PER_MINUTE": "0",
                                 "STREAM_GAP_CHECK_SECONDS": "1"})
-    try:
-        yield live.start_with_demo()
-    finally:
-        live.stop()
+    with live.running():
+        yield live
 
 
 @pytest.fixture(scope="module")

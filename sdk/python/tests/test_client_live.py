@@ -17,10 +17,8 @@ def stack(tmp_path_factory):
     live = LiveStack(tmp_path_factory.mktemp("sdkvar"),
                      extra_env={"STREAM_AUTH_RECHECK_SECONDS": "1",
                                 "SDK_RATE_LIMIT_PER_MINUTE": "0"})
-    try:
-        yield live.start_with_demo()
-    finally:
-        live.stop()
+    with live.running():
+        yield live
 
 
 @pytest.fixture
