@@ -35,10 +35,10 @@ class Actor:
         return cls(source=ChangeSource.COMMAND, label=f"manage.py {name}")
 
 
-def audit_record(*, actor: Actor, organization, action: str, subject: str, project=None,
-                 environment=None, flag=None, before=None, after=None) -> AuditLog:
-    """Write one audit entry (inside the caller's transaction)."""
-    return AuditLog.objects.create(
+def audit_entry(*, actor: Actor, organization, action: str, subject: str, project=None,
+                environment=None, flag=None, before=None, after=None) -> AuditLog:
+    """One audit entry, not yet saved (for ``bulk_create`` of several changes at once)."""
+    return AuditLog(
         organization=organization,
         project=project,
         environment=environment,
@@ -52,3 +52,10 @@ def audit_record(*, actor: Actor, organization, action: str, subject: str, proje
         before=before,
         after=after,
     )
+
+
+def audit_record(**fields) -> AuditLog:
+    """Write one audit entry (inside the caller's transaction); arguments of audit_entry."""
+    entry = audit_entry(**fields)
+    entry.save()
+    return entry

@@ -2,10 +2,11 @@
 
 A change is validated when scheduled (by applying it inside a transaction that is then rolled
 back, so exactly the checks of a real change run) and again when applied. Applying claims the
-row with a conditional UPDATE (``status = pending`` → ``applied``) in the same transaction as
-the change itself: with two workers and two beats racing, one UPDATE matches and the other
-finds nothing to do; if the change no longer applies (flag deleted, variant removed), the
-transaction rolls back and the row ends as failed with its reason.
+due rows of one flag state (``SELECT … FOR UPDATE SKIP LOCKED``, status still pending) and
+marks them applied in the same transaction as the changes themselves: with two workers and two
+beats racing, each change is claimed by one of them and the others find nothing to do. A change
+that no longer applies (flag deleted, variant removed) ends as failed with its reason, and the
+other changes of the batch still apply.
 """
 
 from __future__ import annotations
@@ -147,35 +148,61 @@ def _due(now: datetime):
             .order_by("scheduled_at", "id"))
 
 
-def _apply_one(queryset, now: datetime) -> tuple[int | None, str]:
-    """Claim and apply the first change of ``queryset``: (its id, its status) or (None, …)."""
-    change_id = None
+def _apply_state_batch(queryset, now: datetime) -> dict[int, str]:
+    """Claim the first change of ``queryset`` and every other due change of the same flag
+    state, and apply them in order in one transaction: {change id: its status}, empty when
+    there was nothing to claim.
+
+    One lock of the state, one save, one bulk of audit entries and one published event for the
+    lot, instead of a transaction each: 1,000 changes due at once across 100 flags are 100
+    transactions. A change that no longer applies fails alone with its reason.
+    """
     try:
         with transaction.atomic():
-            change = queryset.first()
-            if change is None:
-                return None, "skipped"
-            change_id = change.pk
-            if change.state_id is None:
-                raise FlagState.DoesNotExist(f"flag {change.flag_key!r} was deleted")
-            lateness = int((now - change.scheduled_at).total_seconds() * 1000)
-            ScheduledChange.objects.filter(pk=change_id).update(
-                status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
-            # flag_state_update reads and locks the state itself.
-            services.flag_state_update(state=FlagState(pk=change.state_id), actor=SCHEDULER,
-                                       **state_patch(change.change_type, change.payload))
-            return change_id, ScheduledChangeStatus.APPLIED
-    except (ValidationError, FlagState.DoesNotExist) as exc:
-        reason = ("; ".join(f"{k}: {' '.join(v)}" for k, v in
-                            services.validation_error_fields(exc).items())
-                  if isinstance(exc, ValidationError) else str(exc))
-        return change_id, _fail(change_id, now, reason)
+            first = queryset.first()
+            if first is None:
+                return {}
+            if first.state_id is None:
+                return {first.pk: _fail(first.pk, now, f"flag {first.flag_key!r} was deleted")}
+            changes = list(_due(now).filter(state_id=first.state_id))
+            patches, outcome, reasons = {}, {}, {}
+            for change in changes:
+                try:
+                    patches[change.pk] = state_patch(change.change_type, change.payload)
+                except ValidationError as exc:
+                    reasons[change.pk] = _reason(exc)
+            errors = services.flag_state_update_sequence(
+                state=FlagState(pk=first.state_id), patches=list(patches.values()),
+                actor=SCHEDULER)
+            for change_id, error in zip(patches, errors):
+                if error is not None:
+                    reasons[change_id] = _reason(error)
+            by_lateness: dict[int, list[int]] = {}
+            for change in changes:
+                if change.pk not in reasons:
+                    lateness = int((now - change.scheduled_at).total_seconds() * 1000)
+                    by_lateness.setdefault(lateness, []).append(change.pk)
+                    outcome[change.pk] = ScheduledChangeStatus.APPLIED
+            for lateness, ids in by_lateness.items():
+                ScheduledChange.objects.filter(pk__in=ids).update(
+                    status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
+            for change_id, reason in reasons.items():
+                outcome[change_id] = _fail(change_id, now, reason)
+            return outcome
+    except FlagState.DoesNotExist:
+        return {first.pk: _fail(first.pk, now, f"flag {first.flag_key!r} was deleted")}
+
+
+def _reason(error: ValidationError) -> str:
+    return "; ".join(f"{k}: {' '.join(v)}"
+                     for k, v in services.validation_error_fields(error).items())
 
 
 def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> str:
-    """Apply one change if it is due and nobody has; returns its status (or 'skipped')."""
+    """Apply one change if it is due and nobody has (with any other due change of its flag
+    state); returns its status, or 'skipped'."""
     now = now or timezone.now()
-    return _apply_one(_due(now).filter(pk=change_id), now)[1]
+    return _apply_state_batch(_due(now).filter(pk=change_id), now).get(change_id, "skipped")
 
 
 @transaction.atomic
@@ -200,14 +227,15 @@ def _fail(change_id: int, now: datetime, reason: str) -> str:
 
 def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int]:
     """Apply every pending change whose time has come (missed ones too), oldest first, one
-    transaction each, taking only changes no other worker is applying."""
+    transaction per flag state, taking only changes no other worker is applying."""
     counts: dict[str, int] = {}
     for _ in range(10_000):  # bounded: a sweep never runs away
         at = max(now or timezone.now(), timezone.now())
-        change_id, status = _apply_one(_due(at), at)
-        if change_id is None:
+        outcome = _apply_state_batch(_due(at), at)
+        if not outcome:
             break
-        counts[status] = counts.get(status, 0) + 1
+        for status in map(str, outcome.values()):  # plain strings: they end up in task logs
+            counts[status] = counts.get(status, 0) + 1
     return counts
 
 

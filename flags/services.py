@@ -6,6 +6,7 @@ They raise ``ValidationError`` (400), ``ConflictError`` (409) or ``VersionMismat
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 from datetime import timedelta
@@ -20,11 +21,12 @@ from streaming.broadcast import close_key_streams, publish_on_commit
 from streaming.channels import environment_channel
 
 from . import events, validation
-from .audit import Actor, audit_record
+from .audit import Actor, audit_entry, audit_record
 from .configuration import flag_state_document, segment_document
 from .exceptions import ConflictError, VersionMismatch
 from .models import (
     SDK_KEY_PREFIX,
+    AuditLog,
     Environment,
     Flag,
     FlagKind,
@@ -307,15 +309,84 @@ def flag_state_update(*, state: FlagState, actor: Actor, expected_version: int |
     With ``expected_version`` the change applies only if the state is still at that version
     (``VersionMismatch`` otherwise). A change that changes nothing keeps the version.
     """
-    state = (FlagState.objects.select_for_update()
-             .select_related("flag__project__organization", "environment__project")
-             .get(pk=state.pk))
+    state = _locked_state(state.pk)
     if expected_version is not None and state.version != expected_version:
         raise VersionMismatch(expected_version, state.version)
     flag = state.flag
     tags = sorted(tag.name for tag in flag.tags.all())
-    before = flag_state_document(state, flag, tags)
+    change = _state_patch_apply(state, flag, tags, enabled=enabled, off_variant=off_variant,
+                                rules=rules, default_rule=default_rule,
+                                prerequisites=prerequisites)
+    if change is None:
+        return state
+    before, after = change
+    state.updated_at = timezone.now()
+    state.save()
+    event_type = events.state_change_type(before, after)
+    _publish_state(event_type, state, after)
+    audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
+                 environment=state.environment, flag=flag, action=event_type, subject=flag.key,
+                 before=before, after=after)
+    return state
 
+
+@transaction.atomic
+def flag_state_update_sequence(*, state: FlagState, patches: list[dict],
+                               actor: Actor) -> list[ValidationError | None]:
+    """Apply several changes to one flag state, in order, in one transaction.
+
+    Each patch takes the keyword arguments of :func:`flag_state_update` and each effective one
+    is its own version and audit entry, as if they were made one after the other. A patch that
+    does not validate is skipped and the rest still apply; the result holds, per patch, its
+    ``ValidationError`` or None. Subscribers get one event with the resulting state: the
+    versions in between existed only inside this transaction.
+    """
+    state = _locked_state(state.pk)
+    flag = state.flag
+    tags = sorted(tag.name for tag in flag.tags.all())
+    first_before = flag_state_document(state, flag, tags)
+    results: list[ValidationError | None] = []
+    entries = []
+    for patch in patches:
+        kept = {name: copy.deepcopy(getattr(state, name)) for name in _PATCHABLE}
+        try:
+            change = _state_patch_apply(state, flag, tags, **patch)
+        except ValidationError as exc:
+            for name, value in kept.items():
+                setattr(state, name, value)
+            results.append(exc)
+            continue
+        results.append(None)
+        if change is not None:
+            before, after = change
+            entries.append(audit_entry(
+                actor=actor, organization=flag.project.organization, project=flag.project,
+                environment=state.environment, flag=flag,
+                action=events.state_change_type(before, after), subject=flag.key,
+                before=before, after=after))
+    if entries:
+        state.updated_at = timezone.now()
+        state.save()
+        AuditLog.objects.bulk_create(entries)
+        after = entries[-1].after
+        _publish_state(events.state_change_type(first_before, after), state, after)
+    return results
+
+
+_PATCHABLE = ("enabled", "off_variant", "rules", "default_rule", "prerequisites")
+
+
+def _locked_state(pk: int) -> FlagState:
+    return (FlagState.objects.select_for_update()
+            .select_related("flag__project__organization", "environment__project").get(pk=pk))
+
+
+def _state_patch_apply(state: FlagState, flag: Flag, tags: list[str], *, enabled=UNSET,
+                       off_variant=UNSET, rules=UNSET, default_rule=UNSET,
+                       prerequisites=UNSET) -> tuple[dict, dict] | None:
+    """Validate a patch and apply it to ``state`` in memory, raising the version: (the state
+    document before, after) — or None, leaving the version, when it changes nothing."""
+    before = flag_state_document(state, flag, tags)
     if enabled is not UNSET:
         if not isinstance(enabled, bool):
             validation.fail("enabled", "must be true or false")
@@ -329,21 +400,14 @@ def flag_state_update(*, state: FlagState, actor: Actor, expected_version: int |
     if prerequisites is not UNSET:
         state.prerequisites = validation.validate_prerequisites(
             flag=flag, environment=state.environment, prerequisites=prerequisites)
-
     after = flag_state_document(state, flag, tags)
     if after == before:
-        return state
-    validation.validate_state_document(after, validation.project_segment_predicates(flag.project_id))
+        return None
+    validation.validate_state_document(after, validation.segment_predicates_for(after,
+                                                                                flag.project_id))
     state.version += 1
-    state.updated_at = timezone.now()
-    state.save()
     after["version"] = state.version
-    event_type = events.state_change_type(before, after)
-    _publish_state(event_type, state, after)
-    audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
-                 environment=state.environment, flag=flag, action=event_type, subject=flag.key,
-                 before=before, after=after)
-    return state
+    return before, after
 
 
 # --- Segments -------------------------------------------------------------------------------

@@ -12,9 +12,14 @@ def apply_due_scheduled_changes() -> dict:
 
 
 @shared_task(ignore_result=True)
-def apply_scheduled_change(change_id: int) -> str:
-    """Sent with an ETA at scheduling time, so a change does not wait for the next beat."""
-    return scheduling.scheduled_change_apply(change_id=change_id)
+def apply_scheduled_change(change_id: int) -> dict:
+    """Sent with an ETA at scheduling time, so a change does not wait for the next beat.
+
+    It applies everything then due, not only its own change: when many changes share a time,
+    the first task to run takes them all (one transaction per flag, shared with any other
+    worker doing the same) and the rest find nothing left.
+    """
+    return scheduling.scheduled_changes_apply_due()
 
 
 def apply_scheduled_change_at(change) -> None:

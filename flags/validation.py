@@ -178,6 +178,16 @@ def project_segment_predicates(project_id: int, *, replace: dict | None = None) 
     return predicates
 
 
+def segment_predicates_for(document: dict, project_id: int) -> dict:
+    """The compiled segments a state document needs: none (and no query) unless a rule
+    matches a segment."""
+    for rule in document.get("rules") or []:
+        for constraint in rule.get("constraints") or []:
+            if constraint.get("operator") == "segment_match":
+                return project_segment_predicates(project_id)
+    return {}
+
+
 def validate_state_document(document: dict, segments: dict) -> None:
     """Compile the document with the shared engine; a ConfigError names the field."""
     try:

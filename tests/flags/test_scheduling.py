@@ -22,6 +22,7 @@ from flags.scheduling import (
     scheduled_changes_apply_due,
 )
 from tests.conftest import TEST_ACTOR
+from tests.flags.test_services import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,6 +46,23 @@ def schedule(state, change_type, payload=None, at=None):
 def make_due(change, seconds_ago=0.5):
     ScheduledChange.objects.filter(pk=change.pk).update(
         scheduled_at=timezone.now() - timedelta(seconds=seconds_ago))
+
+
+def race(work, workers=4) -> list:
+    """Run ``work`` in ``workers`` threads released at the same instant; their results."""
+    results, barrier = [], threading.Barrier(workers)
+
+    def worker():
+        barrier.wait()
+        results.append(work())
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 @pytest.mark.parametrize("change_type,payload,check", [
@@ -78,22 +96,80 @@ def test_apply__not_due_yet__left_pending(state):
 def test_apply__two_racing_workers__exactly_once(state):
     change = schedule(state, "enable")
     make_due(change)
-    results, barrier = [], threading.Barrier(4)
-
-    def worker():
-        barrier.wait()
-        results.append(scheduled_change_apply(change_id=change.pk))
-        connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda: scheduled_change_apply(change_id=change.pk))
     assert sorted(results) == ["applied", "skipped", "skipped", "skipped"]
     state.refresh_from_db()
     assert state.version == 2
     assert AuditLog.objects.filter(flag=state.flag, source="scheduler").count() == 1
+
+
+def test_apply__many_changes_of_one_flag_due_together__each_applied_in_order(state, development):
+    changes = [schedule(state, "set_rollout", {"distribution": [
+        {"variant": "red", "weight": w}, {"variant": "blue", "weight": 100 - w}]})
+        for w in (10, 20, 30)]
+    changes.append(schedule(state, "enable"))
+    for change in changes:
+        make_due(change)
+    before_events = len(published(development))
+
+    assert scheduled_changes_apply_due() == {"applied": 4}
+
+    state.refresh_from_db()
+    assert state.version == 5 and state.enabled is True
+    assert state.default_rule["distribution"][0] == {"variant": "red", "weight": 30}
+    entries = list(AuditLog.objects.filter(flag=state.flag, source="scheduler")
+                   .order_by("id").values_list("action", "before", "after"))
+    # Each audited as the change it was: a split replacing the default variant, two new
+    # weights, the switch on.
+    assert [e[0] for e in entries] == ["flag_updated", "distribution_updated",
+                                       "distribution_updated", "flag_enabled"]
+    assert [e[2]["version"] for e in entries] == [2, 3, 4, 5]
+    assert [e[1]["version"] for e in entries] == [1, 2, 3, 4]  # each from the one before
+    assert [e[2]["defaultRule"]["distribution"][0]["weight"] for e in entries] == [10, 20, 30, 30]
+    # Subscribers get the resulting state once, with its version.
+    [(event_type, data)] = published(development)[before_events:]
+    assert event_type == "flag_updated"
+    assert data["flag"]["version"] == 5 and data["flag"]["enabled"] is True
+    assert set(ScheduledChange.objects.values_list("status", flat=True)) == {"applied"}
+
+
+def test_apply__one_change_of_a_batch_no_longer_applies__fails_alone(state, color_flag):
+    first = schedule(state, "set_default_variant", {"variant": "blue"})
+    doomed = schedule(state, "set_default_variant", {"variant": "green"})
+    last = schedule(state, "enable")
+    services.flag_update(flag=color_flag, actor=TEST_ACTOR, variants=[
+        {"key": "red", "value": "red"}, {"key": "blue", "value": "blue"}])
+    for change in (first, doomed, last):
+        make_due(change)
+    version = FlagState.objects.get(pk=state.pk).version
+
+    assert scheduled_changes_apply_due() == {"applied": 2, "failed": 1}
+
+    statuses = dict(ScheduledChange.objects.values_list("id", "status"))
+    assert statuses == {first.pk: "applied", doomed.pk: "failed", last.pk: "applied"}
+    doomed.refresh_from_db()
+    assert "green" in doomed.reason
+    state.refresh_from_db()
+    assert state.default_rule == {"variant": "blue"} and state.enabled is True
+    assert state.version == version + 2  # two changes, two versions
+
+
+def test_apply__racing_sweeps_over_many_flags__each_change_exactly_once(project, production):
+    flags = [services.flag_create(project=project, key=f"race-{i}", actor=TEST_ACTOR)
+             for i in range(3)]
+    for flag in flags:
+        flag_state = FlagState.objects.get(flag=flag, environment=production)
+        for weight in (10, 20, 30, 40, 50):
+            make_due(schedule(flag_state, "set_rollout", {"distribution": [
+                {"variant": "true", "weight": weight},
+                {"variant": "false", "weight": 100 - weight}]}))
+    totals = race(scheduled_changes_apply_due)
+    assert sum(t.get("applied", 0) for t in totals) == 15
+    assert AuditLog.objects.filter(source="scheduler").count() == 15
+    for flag in flags:
+        flag_state = FlagState.objects.get(flag=flag, environment=production)
+        assert flag_state.version == 6
+        assert flag_state.default_rule["distribution"][0]["weight"] == 50
 
 
 def test_apply__variant_removed_meanwhile__failed_with_reason(state, color_flag):
