@@ -59,7 +59,7 @@ class LiveStack:
         key = secrets.token_hex(24)
         (root / "routes").write_text(f"* 127.0.0.1:{self.port}\n")
         (root / "pushpin.conf").write_text(PUSHPIN_CONF.format(
-            root=root, port=self.pushpin_port, publish_port=publish_port, key=key))
+            root=root, port=self.pushpin_port, publish_port=publish_port, key=key, log_level=2))
         self.env["GRIP_URL"] = f"http://127.0.0.1:{publish_port}?iss=pushpin&key={key}"
         self.base_url = f"http://127.0.0.1:{self.pushpin_port}"
 
@@ -142,11 +142,15 @@ class LiveStack:
                 process.wait(timeout=15)
         self.processes = [(p, log) for p, log in self.processes if p.poll() is None]
 
-    def start_worker(self) -> Path:
+    def start_worker(self, *extra: str) -> Path:
         bin_dir = Path(sys.executable).parent
         return self.spawn("celery", str(bin_dir / "celery"), "-A", "config", "worker", "--beat",
                           "--loglevel=INFO", "--concurrency=1",
-                          f"--schedule={self.var_dir / 'celerybeat-schedule'}")
+                          f"--schedule={self.var_dir / 'celerybeat-schedule'}", *extra)
+
+    def process_of(self, log: Path) -> subprocess.Popen:
+        """The process spawned with ``log``."""
+        return next(process for process, spawned in self.processes if spawned == log)
 
     def logs(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-6000:]}"
@@ -194,7 +198,7 @@ port_offset=0
 services=condure,zurl,pushpin-proxy,pushpin-handler
 http_port=127.0.0.1:{port}
 logdir={root}/log
-log_level=2
+log_level={log_level}
 client_buffer_size=8192
 client_maxconn=50000
 

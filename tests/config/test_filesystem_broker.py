@@ -32,3 +32,17 @@ def test_put__message_appears_only_when_whole(tmp_path, monkeypatch):
         message = channel._get("celery")
     assert message == {"body": "x" * 100_000, "n": 1}
     assert [n for n in os.listdir(folder)] == []  # nothing partial left behind
+
+
+def test_settings__every_broker_folder_is_under_the_var_dir():
+    """Two installs (or two test stacks) on one machine share no queue or exchange table;
+    kombu would otherwise keep its exchange tables in ./control of whatever directory a
+    process was started from."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    var_dir = Path(settings.VAR_DIR).resolve()
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    for name in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        assert var_dir in Path(options[name]).resolve().parents, name
