@@ -52,7 +52,7 @@ bench-evaluation: setup
 	@$(PY) -m pip install --quiet -r bench/requirements.txt
 	@$(PY) bench/evaluation/run.py
 
-## bench-fanout: SSE fan-out at 1,000/5,000/10,000 streams vs a minimal django-eventstream view, and 15,000 through Pushpin
+## bench-fanout: SSE fan-out at 1,000/5,000/10,000 streams vs a minimal django-eventstream view, and 5,000/15,000 through Pushpin
 bench-fanout: setup
 	@$(PY) bench/fanout/run.py
 

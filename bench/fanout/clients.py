@@ -2,10 +2,11 @@
 
 It is deliberately small and fast (no asyncio, no HTTP library) so that what the benchmark
 measures is the server. Protocol with the controller (one JSON object per line):
-stdout ``{"connected": n, "seconds": s}`` when every stream has sent ``--ready`` (or the budget
-ran out); after a line on stdin ``{"armed": true}`` once it is reading every stream (the change
-is made only then, so that no arrival is stamped late), then ``{"arrivals": [unix times],
-"missing": m}`` when every stream has seen ``--marker`` (or the budget ran out).
+stdout ``{"connected": n, "failed": f, "reasons": {...}, "seconds": s}`` when every stream has
+sent ``--ready`` (or the budget ran out). Then, for each ``arm`` line on stdin: ``{"armed":
+true}`` once it is reading every stream (the change is made only then, so that no arrival is
+stamped late), then ``{"arrivals": [unix times], "missing": m}`` when every stream has seen
+``--marker`` (or the budget ran out). Any other line closes the streams and ends the shard.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def main() -> int:
     parser.add_argument("--ready", required=True, help="bytes that mean the stream is open")
     parser.add_argument("--marker", required=True, help="bytes that mean the change arrived")
     parser.add_argument("--connect-budget", type=float, default=120)
+    parser.add_argument("--retries", type=int, default=3,
+                        help="times a stream answered 5xx is reopened after a short pause, as an "
+                             "SDK would (Pushpin answers 500/502 when its fixed internal queues "
+                             "are full)")
     parser.add_argument("--deliver-budget", type=float, default=30)
     args = parser.parse_args()
 
@@ -41,12 +46,22 @@ def main() -> int:
     state: dict[socket.socket, list] = {}  # sock -> [phase, tail bytes]; phases: 0 connecting, 1 waiting ready, 2 open, 3 done
     started = time.time()
     opened = 0
+    last_open = started
     pending_connects = 0
     to_start = args.count
     failed = 0
+    reasons: dict[str, int] = {}  # why streams failed, for the report
+    retried = 0
+    retry_queue: list[tuple[float, int]] = []  # (when, attempt) of streams answered 5xx
+    attempts: dict[socket.socket, int] = {}
 
-    def start_one():
-        nonlocal pending_connects, to_start
+    def fail(why):
+        nonlocal failed
+        failed += 1
+        reasons[why] = reasons.get(why, 0) + 1
+
+    def start_one(attempt=0):
+        nonlocal pending_connects
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
@@ -54,19 +69,24 @@ def main() -> int:
         except BlockingIOError:
             pass
         state[sock] = [0, b""]
+        attempts[sock] = attempt
         selector.register(sock, selectors.EVENT_WRITE)
         pending_connects += 1
-        to_start -= 1
 
     def close(sock):
         selector.unregister(sock)
         sock.close()
         state.pop(sock, None)
+        attempts.pop(sock, None)
 
     # --- connect phase: every stream opened and said `ready` --------------------------------
     while (opened + failed) < args.count and time.time() - started < args.connect_budget:
+        now = time.time()
+        while retry_queue and retry_queue[0][0] <= now and pending_connects < args.concurrency:
+            start_one(retry_queue.pop(0)[1])
         while to_start and pending_connects < args.concurrency:
             start_one()
+            to_start -= 1
         for key, mask in selector.select(timeout=0.5):
             sock = key.fileobj
             phase = state[sock][0]
@@ -75,7 +95,7 @@ def main() -> int:
                 if err:
                     close(sock)
                     pending_connects -= 1
-                    failed += 1
+                    fail(f"connect: {errno.errorcode.get(err, err)}")
                     continue
                 sock.send(request)
                 state[sock][0] = 1
@@ -83,18 +103,33 @@ def main() -> int:
             elif phase == 1:
                 try:
                     data = sock.recv(65536)
-                except OSError:
-                    data = b""
+                except OSError as exc:
+                    data, why = b"", f"read: {errno.errorcode.get(exc.errno, exc.errno)}"
+                else:
+                    why = "closed before ready" + (" (" + state[sock][1][:12].decode(
+                        "latin-1") + ")" if state[sock][1] else "")
                 if not data:
                     close(sock)
                     pending_connects -= 1
-                    failed += 1
+                    fail(why)
                     continue
                 tail = state[sock][1] + data
+                if tail.startswith(b"HTTP/1.1 5") and attempts[sock] < args.retries:
+                    retry_queue.append((time.time() + 0.5, attempts[sock] + 1))
+                    close(sock)
+                    pending_connects -= 1
+                    retried += 1
+                    continue
+                if tail.startswith(b"HTTP/1.1 ") and not tail.startswith(b"HTTP/1.1 200"):
+                    close(sock)
+                    pending_connects -= 1
+                    fail(f"answered {tail[9:12].decode('latin-1')}")
+                    continue
                 if ready in tail:
                     state[sock] = [2, tail[tail.index(ready):][-4096:]]
                     opened += 1
                     pending_connects -= 1
+                    last_open = time.time()
                 else:
                     state[sock][1] = tail[-65536:]
             else:  # open: drain heartbeats, remember the tail in case the change is split
@@ -105,48 +140,52 @@ def main() -> int:
                 if not data:
                     close(sock)
                     opened -= 1
-                    failed += 1
+                    fail("closed after ready")
                     continue
                 state[sock][1] = (state[sock][1] + data)[-4096:]
-    print(json.dumps({"connected": opened, "failed": failed,
+    print(json.dumps({"connected": opened, "failed": failed, "reasons": reasons,
+                      "retried": retried,
+                      "last_open_s": round(last_open - started, 3),
                       "seconds": round(time.time() - started, 3)}), flush=True)
 
-    # --- delivery phase ------------------------------------------------------------------------
-    sys.stdin.readline()
+    # --- delivery phase: one round per "arm" line, until any other line -------------------
     for sock, (phase, _) in list(state.items()):
         if phase != 2:
             close(sock)
-        else:
-            state[sock][1] = b""  # the change must arrive after the go
-    arrivals = []
-    waiting = len(state)
-    print(json.dumps({"armed": True}), flush=True)
-    deadline = time.time() + args.deliver_budget
-    while waiting and time.time() < deadline:
-        for key, mask in selector.select(timeout=0.2):
-            sock = key.fileobj
-            entry = state.get(sock)
-            if entry is None or entry[0] != 2:
-                continue
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                data = b""
-            now = time.time()
-            if not data:
-                close(sock)
-                waiting -= 1
-                continue
-            tail = entry[1] + data
-            if marker in tail:
-                arrivals.append(now)
-                entry[0] = 3
-                entry[1] = b""
-                waiting -= 1
-            else:
-                entry[1] = tail[-4096:]
-    print(json.dumps({"arrivals": arrivals, "missing": waiting}), flush=True)
-    sys.stdin.readline()  # hold the connections until told to go
+    while sys.stdin.readline().strip() == "arm":
+        for entry in state.values():
+            entry[0], entry[1] = 2, b""  # the change must arrive after the go
+        arrivals = []
+        waiting = len(state)
+        print(json.dumps({"armed": True}), flush=True)
+        deadline = time.time() + args.deliver_budget
+        while waiting and time.time() < deadline:
+            for key, mask in selector.select(timeout=0.2):
+                sock = key.fileobj
+                entry = state.get(sock)
+                if entry is None:
+                    continue
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                now = time.time()
+                if not data:
+                    if entry[0] == 2:
+                        waiting -= 1
+                    close(sock)
+                    continue
+                if entry[0] != 2:
+                    continue  # already has this round's change: drain heartbeats
+                tail = entry[1] + data
+                if marker in tail:
+                    arrivals.append(now)
+                    entry[0] = 3
+                    entry[1] = b""
+                    waiting -= 1
+                else:
+                    entry[1] = tail[-4096:]
+        print(json.dumps({"arrivals": arrivals, "missing": waiting}), flush=True)
     for sock in list(state):
         sock.close()
     return 0
