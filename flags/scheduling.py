@@ -2,11 +2,11 @@
 
 A change is validated when scheduled (by applying it inside a transaction that is then rolled
 back, so exactly the checks of a real change run) and again when applied. Applying claims the
-due rows of one flag state (``SELECT … FOR UPDATE SKIP LOCKED``, status still pending) and
-marks them applied in the same transaction as the changes themselves: with two workers and two
-beats racing, each change is claimed by one of them and the others find nothing to do. A change
-that no longer applies (flag deleted, variant removed) ends as failed with its reason, and the
-other changes of the batch still apply.
+flag state with due changes (``SELECT … FOR UPDATE SKIP LOCKED`` on the state) and marks its
+due changes applied in the same transaction as the changes themselves: with two workers and two
+beats racing, each flag's changes are taken by one of them, in order, and the others find
+nothing left. A change that no longer applies (variant removed) ends as failed with its reason,
+and the other changes of the batch still apply; deleting a flag fails its pending changes.
 """
 
 from __future__ import annotations
@@ -137,60 +137,71 @@ def scheduled_change_cancel(*, change: ScheduledChange, actor: Actor,
 
 
 def _due(now: datetime):
-    """Pending due changes, locked for this transaction, skipping rows another worker holds.
-
-    SKIP LOCKED lets two workers (or a sweep and an ETA task) take different changes at the
-    same time instead of queueing on each other's row locks; SQLite has no row locks and
-    serialises writers anyway, and Django drops the clause there.
-    """
-    return (ScheduledChange.objects.select_for_update(skip_locked=True, of=("self",))
+    """Pending changes whose time has come, oldest first."""
+    return (ScheduledChange.objects
             .filter(status=ScheduledChangeStatus.PENDING, scheduled_at__lte=now)
             .order_by("scheduled_at", "id"))
 
 
-def _apply_state_batch(queryset, now: datetime) -> dict[int, str]:
-    """Claim the first change of ``queryset`` and every other due change of the same flag
-    state, and apply them in order in one transaction: {change id: its status}, empty when
-    there was nothing to claim.
+def _claim_next_state(now: datetime, change_id: int | None) -> int | None:
+    """Lock the flag state with the oldest due change that no other worker is applying.
+
+    Workers take whole flag states, never single changes: the state's row lock (``SKIP
+    LOCKED``, so a second worker moves on to the next flag instead of waiting) is what lets one
+    worker apply a flag's changes in their order. SQLite has no row locks and serialises
+    writers anyway; Django drops the clauses there.
+    """
+    due = _due(now).filter(state__isnull=False)
+    if change_id is not None:
+        due = due.filter(pk=change_id)
+    candidates = dict.fromkeys(due.values_list("state_id", flat=True)[:_CANDIDATES])
+    for state_id in candidates:  # oldest due first; usually the first or second is free
+        if (FlagState.objects.select_for_update(skip_locked=True).filter(pk=state_id)
+                .values_list("pk", flat=True).first()) is not None:
+            return state_id
+    return None
+
+
+_CANDIDATES = 500  # due changes looked at per claim: more are taken by later claims
+
+
+def _apply_state_batch(now: datetime, change_id: int | None = None) -> dict[int, str]:
+    """Claim a flag state with due changes (the one of ``change_id``, if given) and apply all
+    its due changes in order in one transaction: {change id: its status}, empty when there was
+    nothing to claim.
 
     One lock of the state, one save, one bulk of audit entries and one published event for the
     lot, instead of a transaction each: 1,000 changes due at once across 100 flags are 100
     transactions. A change that no longer applies fails alone with its reason.
     """
-    try:
-        with transaction.atomic():
-            first = queryset.first()
-            if first is None:
-                return {}
-            if first.state_id is None:
-                return {first.pk: _fail(first.pk, now, f"flag {first.flag_key!r} was deleted")}
-            changes = list(_due(now).filter(state_id=first.state_id))
-            patches, outcome, reasons = {}, {}, {}
-            for change in changes:
-                try:
-                    patches[change.pk] = state_patch(change.change_type, change.payload)
-                except ValidationError as exc:
-                    reasons[change.pk] = _reason(exc)
-            errors = services.flag_state_update_sequence(
-                state=FlagState(pk=first.state_id), patches=list(patches.values()),
-                actor=SCHEDULER)
-            for change_id, error in zip(patches, errors):
-                if error is not None:
-                    reasons[change_id] = _reason(error)
-            by_lateness: dict[int, list[int]] = {}
-            for change in changes:
-                if change.pk not in reasons:
-                    lateness = int((now - change.scheduled_at).total_seconds() * 1000)
-                    by_lateness.setdefault(lateness, []).append(change.pk)
-                    outcome[change.pk] = ScheduledChangeStatus.APPLIED
-            for lateness, ids in by_lateness.items():
-                ScheduledChange.objects.filter(pk__in=ids).update(
-                    status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
-            for change_id, reason in reasons.items():
-                outcome[change_id] = _fail(change_id, now, reason)
-            return outcome
-    except FlagState.DoesNotExist:
-        return {first.pk: _fail(first.pk, now, f"flag {first.flag_key!r} was deleted")}
+    with transaction.atomic():
+        state_id = _claim_next_state(now, change_id)
+        if state_id is None:
+            return {}
+        changes = list(_due(now).filter(state_id=state_id).select_for_update())
+        patches, outcome, reasons = {}, {}, {}
+        for change in changes:
+            try:
+                patches[change.pk] = state_patch(change.change_type, change.payload)
+            except ValidationError as exc:
+                reasons[change.pk] = _reason(exc)
+        errors = services.flag_state_update_sequence(
+            state=FlagState(pk=state_id), patches=list(patches.values()), actor=SCHEDULER)
+        for pk, error in zip(patches, errors):
+            if error is not None:
+                reasons[pk] = _reason(error)
+        by_lateness: dict[int, list[int]] = {}
+        for change in changes:
+            if change.pk not in reasons:
+                lateness = int((now - change.scheduled_at).total_seconds() * 1000)
+                by_lateness.setdefault(lateness, []).append(change.pk)
+                outcome[change.pk] = ScheduledChangeStatus.APPLIED
+        for lateness, ids in by_lateness.items():
+            ScheduledChange.objects.filter(pk__in=ids).update(
+                status=ScheduledChangeStatus.APPLIED, finished_at=now, lateness_ms=lateness)
+        for pk, reason in reasons.items():
+            outcome[pk] = _fail(pk, now, reason)
+        return outcome
 
 
 def _reason(error: ValidationError) -> str:
@@ -202,7 +213,7 @@ def scheduled_change_apply(*, change_id: int, now: datetime | None = None) -> st
     """Apply one change if it is due and nobody has (with any other due change of its flag
     state); returns its status, or 'skipped'."""
     now = now or timezone.now()
-    return _apply_state_batch(_due(now).filter(pk=change_id), now).get(change_id, "skipped")
+    return _apply_state_batch(now, change_id).get(change_id, "skipped")
 
 
 @transaction.atomic
@@ -231,7 +242,7 @@ def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int
     counts: dict[str, int] = {}
     for _ in range(10_000):  # bounded: a sweep never runs away
         at = max(now or timezone.now(), timezone.now())
-        outcome = _apply_state_batch(_due(at), at)
+        outcome = _apply_state_batch(at)
         if not outcome:
             break
         for status in map(str, outcome.values()):  # plain strings: they end up in task logs

@@ -142,11 +142,12 @@ class LiveStack:
                 process.wait(timeout=15)
         self.processes = [(p, log) for p, log in self.processes if p.poll() is None]
 
-    def start_worker(self, *extra: str) -> Path:
+    def start_worker(self, *extra: str, name: str = "celery") -> Path:
+        """A Celery worker with its own beat; its log is ``<name>.log``."""
         bin_dir = Path(sys.executable).parent
-        return self.spawn("celery", str(bin_dir / "celery"), "-A", "config", "worker", "--beat",
-                          "--loglevel=INFO", "--concurrency=1",
-                          f"--schedule={self.var_dir / 'celerybeat-schedule'}", *extra)
+        return self.spawn(name, str(bin_dir / "celery"), "-A", "config", "worker", "--beat",
+                          "--loglevel=INFO", "--concurrency=1", "-n", f"{name}@%h",
+                          f"--schedule={self.var_dir / f'{name}-beat-schedule'}", *extra)
 
     def process_of(self, log: Path) -> subprocess.Popen:
         """The process spawned with ``log``."""

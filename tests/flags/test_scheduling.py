@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -170,6 +170,43 @@ def test_apply__racing_sweeps_over_many_flags__each_change_exactly_once(project,
         flag_state = FlagState.objects.get(flag=flag, environment=production)
         assert flag_state.version == 6
         assert flag_state.default_rule["distribution"][0]["weight"] == 50
+
+
+@pytest.mark.skipif("connection.vendor == 'sqlite'",
+                    reason="SQLite has no row locks: its writers queue, one at a time")
+def test_apply__flag_being_applied_elsewhere__skipped_then_applied_in_order(project,
+                                                                            production):
+    busy, free = [FlagState.objects.get(flag=services.flag_create(
+        project=project, key=key, actor=TEST_ACTOR), environment=production)
+        for key in ("busy", "free")]
+    for flag_state in (busy, free):
+        for weight in (10, 20, 30):
+            make_due(schedule(flag_state, "set_rollout", {"distribution": [
+                {"variant": "true", "weight": weight},
+                {"variant": "false", "weight": 100 - weight}]}))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():  # holds the busy flag's state, as a worker applying it would
+        with transaction.atomic():
+            FlagState.objects.select_for_update().get(pk=busy.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert scheduled_changes_apply_due() == {"applied": 3}  # the free flag only
+        assert set(ScheduledChange.objects.filter(state=busy)
+                   .values_list("status", flat=True)) == {"pending"}
+    finally:
+        release.set()
+        holder.join()
+    assert scheduled_changes_apply_due() == {"applied": 3}
+    busy.refresh_from_db()
+    assert busy.version == 4
+    assert busy.default_rule["distribution"][0]["weight"] == 30  # the last one, last
 
 
 def test_apply__variant_removed_meanwhile__failed_with_reason(state, color_flag):
