@@ -156,8 +156,10 @@ def _claim_next_state(now: datetime, change_id: int | None) -> int | None:
         due = due.filter(pk=change_id)
     candidates = dict.fromkeys(due.values_list("state_id", flat=True)[:_CANDIDATES])
     for state_id in candidates:  # oldest due first; usually the first or second is free
-        if (FlagState.objects.select_for_update(skip_locked=True).filter(pk=state_id)
-                .values_list("pk", flat=True).first()) is not None:
+        locked = (FlagState.objects.select_for_update(skip_locked=True).filter(pk=state_id)
+                  .values_list("pk", flat=True).first())
+        # Another worker may have applied this flag between the listing and the lock.
+        if locked is not None and due.filter(state_id=state_id).exists():
             return state_id
     return None
 
