@@ -78,9 +78,15 @@ def main() -> int:
                 break
     finally:
         for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.wait(30)
+            process.send_signal(signal.SIGTERM)  # the main process: a warm shutdown
+        for name, process in zip(("worker1", "worker2", "beat"), processes):
+            try:
+                process.wait(60)  # it hands its unacknowledged ETA tasks back to the queue
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within 60 s of SIGTERM; killed. Its log's end:\n"
+                      + (var / f"{name}.log").read_text(errors="replace")[-3000:])
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         by_worker = {name: applied_in_log(var / f"{name}.log") for name in ("worker1", "worker2")}
         shutil.rmtree(var, ignore_errors=True)
 
