@@ -37,6 +37,12 @@ class Channel(filesystem.Channel):
 class Transport(filesystem.Transport):
     Channel = Channel
 
+    @property
+    def default_connection_params(self):
+        # A folder, not a host: without this kombu warns "No hostname was supplied" in every
+        # process that sends a task (manage.py schedule_change printed it to the operator).
+        return {"port": self.default_port}
+
 
 def register() -> None:
     TRANSPORT_ALIASES[SCHEME] = "config.filesystem_broker:Transport"

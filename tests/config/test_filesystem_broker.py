@@ -49,3 +49,13 @@ def test_settings__every_broker_folder_is_under_the_var_dir():
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     for name in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         assert var_dir in Path(options[name]).resolve().parents, name
+
+
+def test_connection__no_hostname_warning(tmp_path, caplog):
+    """A folder needs no host: sending a task (manage.py schedule_change does) prints nothing."""
+    register()
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    with caplog.at_level("WARNING", logger="kombu.connection"):
+        with Connection(f"{SCHEME}://", transport_options=options) as connection:
+            connection.info()
+    assert "No hostname" not in caplog.text
