@@ -312,21 +312,11 @@ def flag_state_update(*, state: FlagState, actor: Actor, expected_version: int |
     state = _locked_state(state.pk)
     if expected_version is not None and state.version != expected_version:
         raise VersionMismatch(expected_version, state.version)
-    flag = state.flag
-    tags = sorted(tag.name for tag in flag.tags.all())
-    change = _state_patch_apply(state, flag, tags, enabled=enabled, off_variant=off_variant,
-                                rules=rules, default_rule=default_rule,
-                                prerequisites=prerequisites)
-    if change is None:
-        return state
-    before, after = change
-    state.updated_at = timezone.now()
-    state.save()
-    event_type = events.state_change_type(before, after)
-    _publish_state(event_type, state, after)
-    audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
-                 environment=state.environment, flag=flag, action=event_type, subject=flag.key,
-                 before=before, after=after)
+    [error] = _apply_patches(state, [dict(
+        enabled=enabled, off_variant=off_variant, rules=rules, default_rule=default_rule,
+        prerequisites=prerequisites)], actor)
+    if error is not None:
+        raise error
     return state
 
 
@@ -341,7 +331,13 @@ def flag_state_update_sequence(*, state: FlagState, patches: list[dict],
     ``ValidationError`` or None. Subscribers get one event with the resulting state: the
     versions in between existed only inside this transaction.
     """
-    state = _locked_state(state.pk)
+    return _apply_patches(_locked_state(state.pk), patches, actor)
+
+
+def _apply_patches(state: FlagState, patches: list[dict],
+                   actor: Actor) -> list[ValidationError | None]:
+    """The patches applied in order to the locked ``state``: saved once, each effective one
+    audited, one event for the result; per patch its ``ValidationError`` (skipped) or None."""
     flag = state.flag
     tags = sorted(tag.name for tag in flag.tags.all())
     first_before = flag_state_document(state, flag, tags)

@@ -18,13 +18,6 @@ def stack(tmp_path_factory):
         yield live
 
 
-@pytest.fixture(scope="module")
-def api(stack):
-    client = stack.api_client()
-    yield client
-    client.close()
-
-
 STATE = "/api/v1/projects/demo/environments/production/flags/button-color/"
 
 

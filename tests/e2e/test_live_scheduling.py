@@ -19,13 +19,6 @@ def stack(tmp_path_factory):
         yield live
 
 
-@pytest.fixture(scope="module")
-def api(stack):
-    client = stack.api_client()
-    yield client
-    client.close()
-
-
 def schedule(api, change_type, seconds_ahead, payload=None):
     at = datetime.now(timezone.utc) + timedelta(seconds=seconds_ahead)
     response = api.post(f"{STATE}scheduled-changes/", json={

@@ -29,13 +29,6 @@ def stack(request, tmp_path_factory):
         yield live
 
 
-@pytest.fixture(scope="module")
-def api(stack):
-    client = stack.api_client()
-    yield client
-    client.close()
-
-
 def key(stack, environment="development", kind="server"):
     return stack.credentials["keys"][environment][kind]
 
