@@ -4,15 +4,13 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flags.api import ofrep, sdk_views
-from flags.api.views import TokenRefreshView, TokenView
 from streaming import grip
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
     path("admin/", admin.site.urls),
     path("live/flags/", TemplateView.as_view(template_name="live_flags.html"), name="live-flags"),
-    path("api/auth/token", TokenView.as_view(), name="auth-token"),
-    path("api/auth/token/refresh", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("api/auth/", include("tenancy.api.urls")),
     path("api/v1/", include("flags.api.urls")),
     path("api/sdk/flags", sdk_views.sdk_flags, name="sdk-flags"),
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),

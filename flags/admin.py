@@ -11,22 +11,24 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from tenancy.admin import TenantScopedAdmin
+
 from . import services
 from .audit import Actor
+from .exceptions import ConflictError, VersionMismatch
 from .models import (
     AuditLog,
     ChangeSource,
     Environment,
     Flag,
     FlagState,
-    Membership,
-    Organization,
     Project,
     ScheduledChange,
     ScheduledChangeStatus,
     SDKKey,
     Segment,
 )
+from .scheduling import scheduled_change_cancel, scheduled_change_create
 
 
 def admin_actor(request) -> Actor:
@@ -42,101 +44,97 @@ def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict
         form.add_error(field if field in form.fields else None, text)
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
-    """Staff who are not superusers see and pick only objects of their own organizations."""
+class FlagsAdmin(TenantScopedAdmin):
+    """Tenant-scoped, and every save is a service call.
 
-    organization_path = "organization"
+    The service runs while the form is cleaned (``service_save``), so that what it rejects is
+    shown on the form field it names (``service_fields`` maps the API's field names to the
+    form's) and nothing is written; the admin's own save then only takes over the saved row.
+    """
 
-    def member_organizations(self, request):
-        return Organization.objects.filter(memberships__user=request.user)
+    scoped_relations = {**TenantScopedAdmin.scoped_relations,
+                        Project: "organization__in",
+                        Environment: "project__organization__in"}
+    service_fields: dict = {}
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(**{f"{self.organization_path}__in":
-                                  self.member_organizations(request)}).distinct()
+    def service_save(self, request, obj, data):
+        """Create (``obj`` is None) or change through a service; returns the saved object."""
+        raise NotImplementedError
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if not request.user.is_superuser:
-            paths = {Organization: "pk__in", Project: "organization__in",
-                     Environment: "project__organization__in"}
-            if db_field.related_model in paths:
-                kwargs["queryset"] = db_field.related_model.objects.filter(
-                    **{paths[db_field.related_model]: self.member_organizations(request)})
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        model_admin = self
 
+        class ServiceForm(form_class):
+            def _post_clean(self):
+                if self.errors:
+                    return
+                try:
+                    self.saved_object = model_admin.service_save(request, obj, self.cleaned_data)
+                except ValidationError as exc:
+                    add_service_errors(self, exc, model_admin.service_fields)
+                except VersionMismatch as exc:
+                    self.add_error(None, f"Someone else changed this state meanwhile (now version "
+                                         f"{exc.current}). Reload the page and apply your "
+                                         f"change again.")
 
-def adopt_saved(obj, form) -> None:
-    """Make the admin's in-memory object the row the service saved during validation."""
-    saved = form.saved_object
-    for field in obj._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
+        return ServiceForm
 
+    def save_model(self, request, obj, form, change):
+        # The service already wrote it while validating the form (see get_form).
+        saved = getattr(form, "saved_object", None)
+        if saved is not None:
+            for field in obj._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(saved, field.attname))
+            obj._state.adding = False
 
-# --- Tenancy --------------------------------------------------------------------------------
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 1
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Organization)
-class OrganizationAdmin(TenantScopedAdmin):
-    organization_path = "pk"
-    list_display = ["slug", "name", "created_at"]
-    search_fields = ["slug", "name"]
-    inlines = [MembershipInline]
-
-
-@admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
-    list_display = ["user", "organization", "role", "created_at"]
-    list_filter = ["role", "organization"]
-    search_fields = ["user__username", "organization__slug"]
+    def save_related(self, request, form, formsets, change):
+        # Related rows went through the service and the inlines are read-only: write nothing,
+        # but let the formsets record that nothing changed (the change message reads that).
+        for formset in formsets:
+            formset.save(commit=False)
 
 
 @admin.register(Project)
-class ProjectAdmin(TenantScopedAdmin):
+class ProjectAdmin(FlagsAdmin):
     list_display = ["key", "name", "organization", "created_at"]
     list_filter = ["organization"]
     search_fields = ["key", "name"]
+    service_fields = {"key": "key", "name": "name"}
 
     def get_readonly_fields(self, request, obj=None):
-        return ["organization", "key"] if obj else []
+        return ["organization", "key", "created_at"] if obj else ["created_at"]
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.save(update_fields=["name"])
-        else:
-            created = services.project_create(organization=obj.organization, key=obj.key,
-                                              name=obj.name, actor=admin_actor(request))
-            obj.pk = created.pk
+    def service_save(self, request, obj, data):
+        if obj is None:
+            return services.project_create(organization=data["organization"], key=data["key"],
+                                           name=data.get("name", ""), actor=admin_actor(request))
+        return services.project_rename(project=obj, name=data["name"],
+                                       actor=admin_actor(request))
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(TenantScopedAdmin):
+class EnvironmentAdmin(FlagsAdmin):
     organization_path = "project__organization"
     list_display = ["key", "name", "project", "created_at"]
     list_filter = ["project"]
     search_fields = ["key", "name", "project__key"]
+    service_fields = {"key": "key", "name": "name"}
 
     def get_readonly_fields(self, request, obj=None):
-        return ["project", "key"] if obj else []
+        return ["project", "key", "created_at"] if obj else ["created_at"]
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.save(update_fields=["name"])
-        else:
-            created = services.environment_create(project=obj.project, key=obj.key,
-                                                  name=obj.name, actor=admin_actor(request))
-            obj.pk = created.pk
+    def service_save(self, request, obj, data):
+        if obj is None:
+            return services.environment_create(project=data["project"], key=data["key"],
+                                               name=data.get("name", ""),
+                                               actor=admin_actor(request))
+        return services.environment_rename(environment=obj, name=data["name"],
+                                           actor=admin_actor(request))
 
 
 @admin.register(SDKKey)
-class SDKKeyAdmin(TenantScopedAdmin):
+class SDKKeyAdmin(FlagsAdmin):
     """Keys are created, rotated and revoked here; the secret is shown once, in a message."""
 
     organization_path = "environment__project__organization"
@@ -147,6 +145,7 @@ class SDKKeyAdmin(TenantScopedAdmin):
     search_fields = ["display_prefix", "name"]
     fields = ["environment", "kind", "name"]
     actions = ["revoke_keys", "rotate_keys"]
+    service_fields = {"kind": "kind", "name": "name"}
 
     def get_readonly_fields(self, request, obj=None):
         if obj:
@@ -165,15 +164,16 @@ class SDKKeyAdmin(TenantScopedAdmin):
             return "active until expiry" if obj.is_active() else "expired"
         return "active"
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj.save(update_fields=["name"])
-            return
-        created, raw_key = services.sdk_key_create(environment=obj.environment, kind=obj.kind,
-                                                   name=obj.name, actor=admin_actor(request))
-        obj.pk = created.pk
+    def service_save(self, request, obj, data):
+        if obj is not None:
+            return services.sdk_key_rename(sdk_key=obj, name=data.get("name", ""),
+                                           actor=admin_actor(request))
+        created, raw_key = services.sdk_key_create(
+            environment=data["environment"], kind=data["kind"], name=data.get("name", ""),
+            actor=admin_actor(request))
         messages.warning(request, f"New {created.kind} key for {created.environment}: {raw_key} "
                                   "— copy it now, it will not be shown again.")
+        return created
 
     @admin.action(description="Revoke selected keys now")
     def revoke_keys(self, request, queryset):
@@ -279,9 +279,10 @@ def format_state_rules(state: FlagState):
 
 
 @admin.register(Flag)
-class FlagAdmin(TenantScopedAdmin):
+class FlagAdmin(FlagsAdmin):
     organization_path = "project__organization"
     form = FlagAdminForm
+    service_fields = {"variants": "variants", "key": "key", "kind": "kind", "tags": "tag_names"}
     list_display = ["key", "name", "project", "kind", "tag_list", "environments", "archived"]
     list_filter = ["project", "kind", "archived", "tags__name"]
     search_fields = ["key", "name", "description", "tags__name"]
@@ -329,43 +330,17 @@ class FlagAdmin(TenantScopedAdmin):
                                              f"{states.count()} flag(s) in {env_key}.")
         return toggle
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class ServiceForm(form_class):
-            def _post_clean(self):
-                if self.errors:
-                    return
-                data = self.cleaned_data
-                try:
-                    if obj is None:
-                        self.saved_object = services.flag_create(
-                            project=data["project"], key=data["key"], name=data.get("name", ""),
-                            kind=data["kind"], variants=data.get("variants") or None,
-                            description=data.get("description", ""), tags=data["tag_names"],
-                            actor=admin_actor(request))
-                    else:
-                        self.saved_object = services.flag_update(
-                            flag=obj, name=data.get("name", ""),
-                            description=data.get("description", ""),
-                            variants=data.get("variants") or obj.variants,
-                            tags=data["tag_names"], archived=data.get("archived", False),
-                            actor=admin_actor(request))
-                except ValidationError as exc:
-                    add_service_errors(self, exc, {"variants": "variants", "key": "key",
-                                                   "kind": "kind", "tags": "tag_names"})
-
-        return ServiceForm
-
-    def save_model(self, request, obj, form, change):
-        # The service already wrote it while validating the form (see get_form).
-        adopt_saved(obj, form)
-
-    def save_related(self, request, form, formsets, change):
-        # Tags went through the service and the inlines are read-only: write nothing, but let
-        # the formsets record that nothing changed (the admin's change message reads that).
-        for formset in formsets:
-            formset.save(commit=False)
+    def service_save(self, request, obj, data):
+        if obj is None:
+            return services.flag_create(
+                project=data["project"], key=data["key"], name=data.get("name", ""),
+                kind=data["kind"], variants=data.get("variants") or None,
+                description=data.get("description", ""), tags=data["tag_names"],
+                actor=admin_actor(request))
+        return services.flag_update(
+            flag=obj, name=data.get("name", ""), description=data.get("description", ""),
+            variants=data.get("variants") or obj.variants, tags=data["tag_names"],
+            archived=data.get("archived", False), actor=admin_actor(request))
 
 
 class FlagStateAdminForm(forms.ModelForm):
@@ -403,12 +378,14 @@ class ScheduledChangeInline(admin.TabularInline):
 
 
 @admin.register(FlagState)
-class FlagStateAdmin(TenantScopedAdmin):
+class FlagStateAdmin(FlagsAdmin):
     """A flag's targeting in one environment: on/off, rules, default rule, prerequisites."""
 
     organization_path = "environment__project__organization"
 
     form = FlagStateAdminForm
+    service_fields = {"rules": "rules", "defaultRule": "default_rule", "offVariant": "off_variant",
+                      "prerequisites": "prerequisites", "enabled": "enabled"}
     list_display = ["flag", "environment", "enabled", "version", "updated_at"]
     list_filter = ["environment__project", "environment__key", "enabled"]
     search_fields = ["flag__key"]
@@ -440,38 +417,14 @@ class FlagStateAdmin(TenantScopedAdmin):
             services.flag_state_update(state=state, enabled=False, actor=admin_actor(request))
         self.message_user(request, f"Turned off {queryset.count()} flag state(s).")
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class ServiceForm(form_class):
-            def _post_clean(self):
-                if self.errors or obj is None:
-                    return
-                data = self.cleaned_data
-                try:
-                    services.flag_state_update(
-                        state=obj, actor=admin_actor(request),
-                        expected_version=data.get("loaded_version"),
-                        enabled=data["enabled"], off_variant=data["off_variant"],
-                        rules=data.get("rules") or [], default_rule=data["default_rule"],
-                        prerequisites=data.get("prerequisites") or [])
-                except ValidationError as exc:
-                    add_service_errors(self, exc, {"rules": "rules", "defaultRule": "default_rule",
-                                                   "offVariant": "off_variant",
-                                                   "prerequisites": "prerequisites",
-                                                   "enabled": "enabled"})
-                except services.VersionMismatch as exc:
-                    self.add_error(None, f"Someone else changed this state meanwhile (now version "
-                                         f"{exc.current}). Reload the page and apply your change again.")
-
-        return ServiceForm
-
-    def save_model(self, request, obj, form, change):
-        pass  # the service saved it while validating the form
-
-    def save_related(self, request, form, formsets, change):
-        for formset in formsets:
-            formset.save(commit=False)  # read-only inlines: nothing to write
+    def service_save(self, request, obj, data):
+        if obj is None:
+            return None  # states exist for every flag and environment: none is added here
+        return services.flag_state_update(
+            state=obj, actor=admin_actor(request), expected_version=data.get("loaded_version"),
+            enabled=data["enabled"], off_variant=data["off_variant"],
+            rules=data.get("rules") or [], default_rule=data["default_rule"],
+            prerequisites=data.get("prerequisites") or [])
 
 
 class ScheduledChangeAdminForm(forms.ModelForm):
@@ -488,11 +441,13 @@ class ScheduledChangeAdminForm(forms.ModelForm):
 
 
 @admin.register(ScheduledChange)
-class ScheduledChangeAdmin(TenantScopedAdmin):
+class ScheduledChangeAdmin(FlagsAdmin):
     """Upcoming and past scheduled changes; schedule one, cancel pending ones."""
 
     organization_path = "state__environment__project__organization"
     form = ScheduledChangeAdminForm
+    service_fields = {"scheduledAt": "scheduled_at", "changeType": "change_type",
+                      "payload": "payload"}
     list_display = ["scheduled_at", "flag_key", "environment_key", "change_type", "status",
                     "finished_at", "lateness_ms"]
     list_filter = ["status", "change_type", "environment_key", "state__flag__project"]
@@ -513,37 +468,16 @@ class ScheduledChangeAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # cancel instead: the record stays
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        from .scheduling import scheduled_change_create
-
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class ServiceForm(form_class):
-            def _post_clean(self):
-                if self.errors or obj is not None:
-                    return
-                data = self.cleaned_data
-                try:
-                    self.saved_object = scheduled_change_create(
-                        state=data["state"], scheduled_at=data["scheduled_at"],
-                        change_type=data["change_type"], payload=data.get("payload") or {},
-                        actor=admin_actor(request))
-                except ValidationError as exc:
-                    add_service_errors(self, exc, {"scheduledAt": "scheduled_at",
-                                                   "changeType": "change_type",
-                                                   "payload": "payload"})
-
-        return ServiceForm
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            adopt_saved(obj, form)
+    def service_save(self, request, obj, data):
+        if obj is not None:
+            return None  # a scheduled change is not edited: cancel it and schedule another
+        return scheduled_change_create(
+            state=data["state"], scheduled_at=data["scheduled_at"],
+            change_type=data["change_type"], payload=data.get("payload") or {},
+            actor=admin_actor(request))
 
     @admin.action(description="Cancel selected pending changes")
     def cancel_changes(self, request, queryset):
-        from .exceptions import ConflictError
-        from .scheduling import scheduled_change_cancel
-
         cancelled = 0
         for change in queryset.filter(status=ScheduledChangeStatus.PENDING):
             try:
@@ -561,9 +495,10 @@ class SegmentAdminForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(TenantScopedAdmin):
+class SegmentAdmin(FlagsAdmin):
     organization_path = "project__organization"
     form = SegmentAdminForm
+    service_fields = {"constraints": "constraints", "key": "key"}
     list_display = ["key", "name", "project", "updated_at"]
     list_filter = ["project"]
     search_fields = ["key", "name"]
@@ -571,39 +506,22 @@ class SegmentAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["project", "key"] if obj else []
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class ServiceForm(form_class):
-            def _post_clean(self):
-                if self.errors:
-                    return
-                data = self.cleaned_data
-                try:
-                    if obj is None:
-                        self.saved_object = services.segment_create(
-                            project=data["project"], key=data["key"], name=data.get("name", ""),
-                            description=data.get("description", ""),
-                            constraints=data.get("constraints") or [], actor=admin_actor(request))
-                    else:
-                        self.saved_object = services.segment_update(
-                            segment=obj, name=data.get("name", ""),
-                            description=data.get("description", ""),
-                            constraints=data.get("constraints") or [], actor=admin_actor(request))
-                except ValidationError as exc:
-                    add_service_errors(self, exc, {"constraints": "constraints", "key": "key"})
-
-        return ServiceForm
-
-    def save_model(self, request, obj, form, change):
-        adopt_saved(obj, form)
+    def service_save(self, request, obj, data):
+        if obj is None:
+            return services.segment_create(
+                project=data["project"], key=data["key"], name=data.get("name", ""),
+                description=data.get("description", ""),
+                constraints=data.get("constraints") or [], actor=admin_actor(request))
+        return services.segment_update(
+            segment=obj, name=data.get("name", ""), description=data.get("description", ""),
+            constraints=data.get("constraints") or [], actor=admin_actor(request))
 
     def delete_model(self, request, obj):
         services.segment_delete(segment=obj, actor=admin_actor(request))
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(TenantScopedAdmin):
+class AuditLogAdmin(FlagsAdmin):
     list_display = ["created_at", "action", "subject", "project", "environment", "source",
                     "actor_label", "remote_addr"]
     list_filter = ["source", "action", "project"]

@@ -13,7 +13,10 @@ from django.db import transaction
 
 from . import services
 from .audit import Actor
-from .models import Environment, Flag, Organization, Project, Role, SDKKeyKind
+from tenancy import services as tenancy_services
+from tenancy.models import Organization, Role
+
+from .models import Environment, Flag, Project, SDKKeyKind
 
 ORGANIZATION = "acme"
 PROJECT = "demo"
@@ -54,9 +57,9 @@ def demo_bootstrap(*, actor: Actor) -> DemoInfo:
 
     organization = Organization.objects.filter(slug=ORGANIZATION).first()
     if organization is None:
-        organization = services.organization_create(slug=ORGANIZATION, name="Acme Inc.")
+        organization = tenancy_services.organization_create(slug=ORGANIZATION, name="Acme Inc.")
         info.created.append(f"organization {ORGANIZATION}")
-    services.membership_set(organization=organization, user=user, role=Role.ADMIN)
+    tenancy_services.membership_set(organization=organization, user=user, role=Role.ADMIN)
 
     project = Project.objects.filter(organization=organization, key=PROJECT).first()
     if project is None:

@@ -1,58 +1,23 @@
-"""Tenancy (organizations, memberships, projects, environments, keys) and the flag domain.
+"""Projects, environments, keys and the flag domain (organizations are ``tenancy``'s).
 
 Models hold data and invariants only; every write goes through ``flags.services``.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from tenancy.models import Organization
+
 KEY_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
     "Use letters, digits, '-', '_' or '.', starting with a letter or digit (at most 100).",
 )
-
-
-class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    EDITOR = "editor", "Editor"
-    ADMIN = "admin", "Admin"
-
-
-ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
-
-
-class Organization(models.Model):
-    """A tenant (a "company" in the dashboards' vocabulary)."""
-
-    slug = models.SlugField(max_length=100, unique=True)
-    name = models.CharField(max_length=200)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["slug"]
-
-    def __str__(self):
-        return self.slug
-
-
-class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
-                                     related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "organization"],
-                                               name="membership_unique_user_org")]
-
-    def __str__(self):
-        return f"{self.user} in {self.organization} ({self.role})"
 
 
 class Project(models.Model):
@@ -92,6 +57,11 @@ class SDKKeyKind(models.TextChoices):
 
 
 SDK_KEY_PREFIX = {SDKKeyKind.SERVER: "srv-", SDKKeyKind.CLIENT: "cli-"}
+
+
+def sdk_key_hash(raw_key: str) -> str:
+    """What is stored of an environment key: the SHA-256 of its secret, never the secret."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 class SDKKey(models.Model):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -105,10 +106,20 @@ def scheduled_change_create(*, state: FlagState, scheduled_at: datetime, change_
     audit_record(actor=actor, organization=flag.project.organization, project=flag.project,
                  environment=state.environment, flag=flag, action="change_scheduled",
                  subject=flag.key, after=scheduled_change_snapshot(change))
-    from .tasks import apply_scheduled_change_at
-
-    transaction.on_commit(lambda: apply_scheduled_change_at(change))
+    transaction.on_commit(lambda: _queue_at_its_time(change))
     return change
+
+
+def _queue_at_its_time(change: ScheduledChange) -> None:
+    """Queue the change's task for its time; beat's sweep still applies it if this is lost.
+
+    Sent by name: the task module is an entry point that calls this one, not the other way.
+    """
+    try:
+        current_app.send_task("flags.tasks.apply_scheduled_change", args=(change.pk,),
+                              eta=change.scheduled_at)
+    except Exception:  # noqa: BLE001 - the broker may be down; beat will still apply it
+        logger.warning("could not queue scheduled change %s", change.pk)
 
 
 def scheduled_change_snapshot(change: ScheduledChange) -> dict:
@@ -250,10 +261,3 @@ def scheduled_changes_apply_due(*, now: datetime | None = None) -> dict[str, int
         for status in map(str, outcome.values()):  # plain strings: they end up in task logs
             counts[status] = counts.get(status, 0) + 1
     return counts
-
-
-def scheduled_changes_fail_for_flag(*, flag, reason: str) -> int:
-    """Mark the pending changes of ``flag`` failed (it is being deleted); inside its transaction."""
-    return ScheduledChange.objects.filter(
-        state__flag=flag, status=ScheduledChangeStatus.PENDING).update(
-        status=ScheduledChangeStatus.FAILED, finished_at=timezone.now(), reason=reason)

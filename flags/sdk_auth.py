@@ -7,12 +7,11 @@ are secrets and are refused in URLs, where proxies and browsers would record the
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .models import SDKKey, SDKKeyKind
+from .models import SDKKey, SDKKeyKind, sdk_key_hash
 from .selectors import sdk_key_authenticate
 
 
@@ -79,7 +78,7 @@ class NotCached(Exception):
 def authenticate_sdk_stream(raw: RawKey | None, *, cached_only: bool = False) -> SDKKey:
     """authenticate_sdk_request for streams, remembering successes for RECENT_SECONDS."""
     if raw is not None and not (raw.from_query and raw.value.startswith("srv-")):
-        digest = hashlib.sha256(raw.value.encode()).hexdigest()
+        digest = sdk_key_hash(raw.value)
         hit = _recent.get(digest)
         if hit is not None and time.monotonic() - hit[1] < RECENT_SECONDS:
             return hit[0]

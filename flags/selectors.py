@@ -7,62 +7,27 @@ action gets PermissionDenied (403).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from tenancy.models import Role
+from tenancy.selectors import organizations_for_user, require_role
+
 from .models import (
-    ROLE_RANK,
     AuditLog,
     Environment,
     Flag,
     FlagState,
-    Membership,
-    Organization,
     Project,
-    Role,
     ScheduledChange,
     SDKKey,
     Segment,
+    sdk_key_hash,
 )
-
-
-def role_in(user, organization_id: int) -> str | None:
-    """The user's role in an organization (superusers are admins everywhere), or None."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    return (Membership.objects.filter(user=user, organization_id=organization_id)
-            .values_list("role", flat=True).first())
-
-
-def require_role(user, organization_id: int, min_role: str) -> str:
-    """The user's role, or 404 for a non-member and 403 for a member below ``min_role``."""
-    role = role_in(user, organization_id)
-    if role is None:
-        raise Http404("not found")
-    if ROLE_RANK[role] < ROLE_RANK[min_role]:
-        raise PermissionDenied(f"this needs the {min_role} role; you are {role}")
-    return role
-
-
-def organizations_for_user(user) -> QuerySet[Organization]:
-    if user.is_superuser:
-        return Organization.objects.all()
-    return Organization.objects.filter(memberships__user=user)
-
-
-def organization_get_for_user(user, slug: str, *, min_role: str = Role.VIEWER) -> Organization:
-    organization = organizations_for_user(user).filter(slug=slug).first()
-    if organization is None:
-        raise Http404("organization not found")
-    require_role(user, organization.id, min_role)
-    return organization
 
 
 def projects_for_user(user) -> QuerySet[Project]:
@@ -155,7 +120,7 @@ def sdk_key_authenticate(raw_key: str | None) -> SDKKey | None:
     """
     if not raw_key or not raw_key.startswith(("srv-", "cli-")) or len(raw_key) > 200:
         return None
-    digest = hashlib.sha256(raw_key.encode()).hexdigest()
+    digest = sdk_key_hash(raw_key)
     sdk_key = (SDKKey.objects.filter(key_hash=digest)
                .select_related("environment__project__organization").first())
     if sdk_key is None or not hmac.compare_digest(sdk_key.key_hash, digest):

@@ -7,7 +7,6 @@ They raise ``ValidationError`` (400), ``ConflictError`` (409) or ``VersionMismat
 from __future__ import annotations
 
 import copy
-import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from streaming.broadcast import close_key_streams, publish_on_commit
 from streaming.channels import environment_channel
+from tenancy.models import Organization
 
 from . import events, validation
 from .audit import Actor, audit_entry, audit_record
@@ -31,38 +31,20 @@ from .models import (
     Flag,
     FlagKind,
     FlagState,
-    Membership,
-    Organization,
     Project,
-    Role,
+    ScheduledChange,
+    ScheduledChangeStatus,
     SDKKey,
     SDKKeyKind,
     Segment,
     Tag,
+    sdk_key_hash,
 )
 
 UNSET: Any = object()
 
 
-# --- Tenancy --------------------------------------------------------------------------------
-
-@transaction.atomic
-def organization_create(*, slug: str, name: str = "") -> Organization:
-    """Create an organization (tenant)."""
-    if Organization.objects.filter(slug=slug).exists():
-        validation.fail("slug", f"organization {slug!r} already exists")
-    return Organization.objects.create(slug=slug, name=name or slug)
-
-
-@transaction.atomic
-def membership_set(*, organization: Organization, user, role: str) -> Membership:
-    """Give ``user`` ``role`` in ``organization`` (creating or changing the membership)."""
-    if role not in Role.values:
-        validation.fail("role", f"must be one of {', '.join(Role.values)}")
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role})
-    return membership
-
+# --- Projects and environments -------------------------------------------------------------
 
 @transaction.atomic
 def project_create(*, organization: Organization, key: str, name: str = "",
@@ -93,11 +75,38 @@ def environment_create(*, project: Project, key: str, name: str = "",
     return environment
 
 
+@transaction.atomic
+def project_rename(*, project: Project, name: str, actor: Actor) -> Project:
+    """Change a project's display name (its key is fixed: SDKs and URLs use it)."""
+    _rename(project, name, actor, organization=project.organization, project=project,
+            action="project_renamed", subject=project.key)
+    return project
+
+
+@transaction.atomic
+def environment_rename(*, environment: Environment, name: str, actor: Actor) -> Environment:
+    """Change an environment's display name (its key is fixed)."""
+    project = environment.project
+    _rename(environment, name, actor, organization=project.organization, project=project,
+            environment=environment, action="environment_renamed", subject=environment.key)
+    return environment
+
+
+def _rename(obj, name: str, actor: Actor, **audit) -> None:
+    name = (name or "").strip()
+    if not name:
+        validation.fail("name", "must not be empty")
+    if len(name) > 200:
+        validation.fail("name", "at most 200 characters")
+    before = obj.name
+    if name == before:
+        return
+    obj.name = name
+    obj.save(update_fields=["name"])
+    audit_record(actor=actor, before={"name": before}, after={"name": name}, **audit)
+
+
 # --- SDK keys -------------------------------------------------------------------------------
-
-def sdk_key_hash(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
-
 
 @transaction.atomic
 def sdk_key_create(*, environment: Environment, kind: str, actor: Actor,
@@ -142,6 +151,18 @@ def sdk_key_rotate(*, sdk_key: SDKKey, actor: Actor,
     sdk_key.save(update_fields=["expires_at", "replaced_by"])
     _audit_key(actor, sdk_key, "sdk_key_rotated")
     return new_key, raw_key
+
+
+@transaction.atomic
+def sdk_key_rename(*, sdk_key: SDKKey, name: str, actor: Actor) -> SDKKey:
+    """Change the label of an environment key."""
+    if len(name or "") > 200:
+        validation.fail("name", "at most 200 characters")
+    if sdk_key.name != name:
+        sdk_key.name = name
+        sdk_key.save(update_fields=["name"])
+        _audit_key(actor, sdk_key, "sdk_key_renamed")
+    return sdk_key
 
 
 def _audit_key(actor: Actor, sdk_key: SDKKey, action: str) -> None:
@@ -284,9 +305,10 @@ def flag_delete(*, flag: Flag, actor: Actor) -> None:
         raise ConflictError(f"flag {flag.key!r} is a prerequisite of {', '.join(dependants)}",
                             field="prerequisites")
     before = flag_snapshot(flag)
-    from .scheduling import scheduled_changes_fail_for_flag
-
-    scheduled_changes_fail_for_flag(flag=flag, reason=f"flag {flag.key!r} was deleted")
+    # Its pending scheduled changes can no longer apply: they end as failed and stay on record.
+    ScheduledChange.objects.filter(state__flag=flag, status=ScheduledChangeStatus.PENDING).update(
+        status=ScheduledChangeStatus.FAILED, finished_at=timezone.now(),
+        reason=f"flag {flag.key!r} was deleted")
     for state in flag.states.select_related("environment__project"):
         publish_on_commit(environment_channel(state.environment_id), events.FLAG_DELETED,
                           events.flag_deleted_event(state.environment, flag.key,

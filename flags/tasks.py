@@ -20,13 +20,3 @@ def apply_scheduled_change(change_id: int) -> dict:
     worker doing the same) and the rest find nothing left.
     """
     return scheduling.scheduled_changes_apply_due()
-
-
-def apply_scheduled_change_at(change) -> None:
-    """Queue the change for its time (beat remains the safety net if this is lost)."""
-    try:
-        apply_scheduled_change.apply_async((change.pk,), eta=change.scheduled_at)
-    except Exception:  # noqa: BLE001 - the broker may be down; beat will still apply it
-        import logging
-
-        logging.getLogger(__name__).warning("could not queue scheduled change %s", change.pk)

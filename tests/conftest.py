@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from flags import services
 from flags.audit import Actor
-from flags.tokens import token_pair_issue
+from tenancy.tokens import token_pair_issue
 
 from .factories import MembershipFactory, OrganizationFactory, UserFactory
 

@@ -3,7 +3,8 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from flags.models import Environment, Flag, FlagState, Membership, Organization, Project
+from flags.models import Environment, Flag, FlagState, Project
+from tenancy.models import Membership, Organization
 
 
 class UserFactory(factory.django.DjangoModelFactory):

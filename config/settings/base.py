@@ -65,8 +65,9 @@ INSTALLED_APPS = [
     "channels",
     "django_eventstream",
     "django_celery_beat",
-    "flags",
+    "tenancy",
     "streaming",
+    "flags",
     "analytics",
     "sessions_app",
 ]
@@ -185,7 +186,7 @@ WHITENOISE_USE_FINDERS = True  # admin assets work even before collectstatic has
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "flags.api.authentication.BearerJWTAuthentication",
+        "tenancy.api.authentication.BearerJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

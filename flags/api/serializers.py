@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from tenancy.api.serializers import StrictInput
+
 from ..models import (
     AuditLog,
     Environment,
@@ -18,27 +20,7 @@ from ..models import (
 )
 
 
-class StrictInput(serializers.Serializer):
-    """An input serializer that rejects fields it does not know (a typo is not ignored)."""
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return attrs
-
-
 # --- input ----------------------------------------------------------------------------------
-
-class TokenInput(StrictInput):
-    username = serializers.CharField()
-    password = serializers.CharField(trim_whitespace=False)
-
-
-class RefreshInput(StrictInput):
-    refresh = serializers.CharField()
-
 
 class ProjectCreateInput(StrictInput):
     organization = serializers.CharField(required=False)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenancy.models import Role
+from tenancy.selectors import organization_get_for_user, organizations_for_user
+
 from .. import scheduling, selectors, services
 from ..audit import Actor
-from ..models import Role
-from ..tokens import REFRESH, TokenError, access_token_issue, token_pair_issue, token_user
 from . import serializers as s
-from .errors import error_response, validation_response
+from .errors import validation_response
 
 ORGANIZATION_PARAM = OpenApiParameter(
     "organization", str, description="Organization slug, when a project key exists in several.")
@@ -59,40 +58,6 @@ class ProjectScoped(APIView):
         return Actor.from_request(self.request)
 
 
-# --- auth -----------------------------------------------------------------------------------
-
-class TokenView(APIView):
-    """Exchange a username and password for an access and a refresh JWT."""
-
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(request=s.TokenInput, responses={200: dict})
-    def post(self, request):
-        data = validated(s.TokenInput, request)
-        user = authenticate(request, username=data["username"], password=data["password"])
-        if user is None or not user.is_active:
-            return error_response("invalid_credentials", "wrong username or password",
-                                  status.HTTP_401_UNAUTHORIZED)
-        return Response(token_pair_issue(user))
-
-
-class TokenRefreshView(APIView):
-    """Exchange a refresh JWT for a new access JWT."""
-
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(request=s.RefreshInput, responses={200: dict})
-    def post(self, request):
-        data = validated(s.RefreshInput, request)
-        try:
-            user = token_user(data["refresh"], REFRESH)
-        except TokenError as exc:
-            return error_response("invalid_token", str(exc), status.HTTP_401_UNAUTHORIZED)
-        return Response({"access": access_token_issue(user)})
-
-
 # --- projects and environments --------------------------------------------------------------
 
 class ProjectListView(APIView):
@@ -105,12 +70,11 @@ class ProjectListView(APIView):
         data = validated(s.ProjectCreateInput, request)
         slug = data.get("organization")
         if not slug:
-            organizations = list(selectors.organizations_for_user(request.user)[:2])
+            organizations = list(organizations_for_user(request.user)[:2])
             if len(organizations) != 1:
                 return validation_response({"organization": ["name the organization (slug)"]})
             slug = organizations[0].slug
-        organization = selectors.organization_get_for_user(request.user, slug,
-                                                           min_role=Role.ADMIN)
+        organization = organization_get_for_user(request.user, slug, min_role=Role.ADMIN)
         project = services.project_create(organization=organization, key=data["key"],
                                           name=data.get("name", ""),
                                           actor=Actor.from_request(request))

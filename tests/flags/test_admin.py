@@ -26,10 +26,11 @@ def dev_state(flag):
     return FlagState.objects.get(flag=flag, environment__key="development")
 
 
-@pytest.mark.parametrize("model", ["organization", "membership", "project", "environment",
-                                   "sdkkey", "flag", "flagstate", "segment", "auditlog"])
+@pytest.mark.parametrize("model", ["tenancy_organization", "tenancy_membership", "flags_project",
+                                   "flags_environment", "flags_sdkkey", "flags_flag",
+                                   "flags_flagstate", "flags_segment", "flags_auditlog"])
 def test_changelist__every_model__renders(staff, color_flag, model):
-    assert staff.get(reverse(f"admin:flags_{model}_changelist")).status_code == 200
+    assert staff.get(reverse(f"admin:{model}_changelist")).status_code == 200
 
 
 def test_flag_page__shows_each_environment_state_rules_and_audit(staff, color_flag):
@@ -174,7 +175,7 @@ def test_staff_without_superuser__sees_only_own_organizations(client, color_flag
     from django.contrib.auth.models import Permission
 
     from flags import services
-    from flags.models import Membership
+    from tenancy.models import Membership
     from tests.conftest import TEST_ACTOR
     from tests.factories import OrganizationFactory
 

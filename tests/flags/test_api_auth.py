@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from flags import services
-from flags.tokens import token_pair_issue
+from tenancy.tokens import token_pair_issue
 from tests.conftest import TEST_ACTOR, bearer_client, member
 
 pytestmark = pytest.mark.django_db
@@ -230,7 +230,7 @@ def test_access__expired_token__401(world, org_admin, settings):
 
 
 def test_project__same_key_in_two_of_my_orgs__400_asks_for_organization(world, org_admin):
-    from flags.models import Membership, Organization
+    from tenancy.models import Membership, Organization
 
     other = Organization.objects.create(slug="second")
     Membership.objects.create(user=org_admin, organization=other, role="admin")

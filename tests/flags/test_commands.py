@@ -6,7 +6,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from flags.models import AuditLog, Environment, Flag, FlagState, Organization, Project
+from flags.models import AuditLog, Environment, Flag, FlagState, Project
+from tenancy.models import Organization
 from flags.selectors import sdk_key_authenticate
 from flagstream import Evaluator
 from flags.configuration import environment_document

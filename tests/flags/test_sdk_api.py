@@ -60,7 +60,7 @@ def test_sdk_endpoint__revoked_key__401(client, keys, endpoint):
 
 @pytest.mark.parametrize("endpoint", SDK_ENDPOINTS, ids=IDS)
 def test_sdk_endpoint__management_jwt__401(client, keys, endpoint, org_admin):
-    from flags.tokens import token_pair_issue
+    from tenancy.tokens import token_pair_issue
 
     token = token_pair_issue(org_admin)["access"]
     assert call(client, endpoint, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401

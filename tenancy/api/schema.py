@@ -1,10 +1,10 @@
-"""Tell drf-spectacular how the management API authenticates (imported from FlagsConfig.ready)."""
+"""Tell drf-spectacular how the management API authenticates (imported from TenancyConfig.ready)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "flags.api.authentication.BearerJWTAuthentication"
+    target_class = "tenancy.api.authentication.BearerJWTAuthentication"
     name = "bearerJWT"
 
     def get_security_definition(self, auto_schema):

@@ -1,0 +1,48 @@
+"""Who may see which organization, and with which role.
+
+Objects of organizations the caller does not belong to are reported as not found (404), never
+as forbidden, so that their existence does not leak. A member whose role is too low for the
+action gets PermissionDenied (403). Every app scopes its reads with these.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import ROLE_RANK, Membership, Organization, Role
+
+
+def role_in(user, organization_id: int) -> str | None:
+    """The user's role in an organization (superusers are admins everywhere), or None."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    return (Membership.objects.filter(user=user, organization_id=organization_id)
+            .values_list("role", flat=True).first())
+
+
+def require_role(user, organization_id: int, min_role: str) -> str:
+    """The user's role, or 404 for a non-member and 403 for a member below ``min_role``."""
+    role = role_in(user, organization_id)
+    if role is None:
+        raise Http404("not found")
+    if ROLE_RANK[role] < ROLE_RANK[min_role]:
+        raise PermissionDenied(f"this needs the {min_role} role; you are {role}")
+    return role
+
+
+def organizations_for_user(user) -> QuerySet[Organization]:
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(memberships__user=user)
+
+
+def organization_get_for_user(user, slug: str, *, min_role: str = Role.VIEWER) -> Organization:
+    organization = organizations_for_user(user).filter(slug=slug).first()
+    if organization is None:
+        raise Http404("organization not found")
+    require_role(user, organization.id, min_role)
+    return organization
