@@ -30,7 +30,7 @@ app.conf.beat_schedule = {
     # A rotated key stops working when its grace period ends; streams that Pushpin holds for it
     # are closed here (streams a web process holds are closed by its hub's key re-check).
     "close-expired-key-streams": {
-        "task": "streaming.tasks.close_expired_key_streams",
+        "task": "flags.tasks.close_expired_key_streams",
         "schedule": 30.0,
     },
     "trim-stream-events": {

@@ -4,7 +4,6 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flags.api import ofrep, sdk_views
-from streaming import grip
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
@@ -17,8 +16,7 @@ urlpatterns = [
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep.evaluate_flag, name="ofrep-flag"),
     path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
     # Only Pushpin's follow-ups (link=next, recover) get here; streaming.routing serves streams.
-    path("api/sdk/stream", grip.grip_follow_up),
-    path("api/v1/events/stream", grip.grip_follow_up),
+    path("", include("streaming.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 from flagstream import Evaluator
 
+from streaming.selectors import current_id
+
+from .channels import environment_channel
 from .configuration import environment_document
 from .models import Environment
 
@@ -67,11 +70,7 @@ def environment_config_cached(environment_id: int, event_id: int) -> Environment
 
 def environment_config_get(environment: Environment) -> EnvironmentConfig:
     """The current configuration of ``environment`` (from cache when nothing changed)."""
-    from streaming.channels import environment_channel
-    from streaming.hub import current_ids
-
-    channel = environment_channel(environment.id)
-    event_id = current_ids([channel])[channel]
+    event_id = current_id(environment_channel(environment.id))
     cached = _cache.get(environment.id)
     if (cached is not None and cached.event_id == event_id
             and time.monotonic() - cached.built_at < CACHE_TTL_SECONDS):

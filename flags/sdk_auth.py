@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from streaming.kinds import NotCached
+
 from .models import SDKKey, SDKKeyKind, sdk_key_hash
 from .selectors import sdk_key_authenticate
 
@@ -69,10 +71,6 @@ def authenticate_sdk_request(raw: RawKey | None, *, require_server: bool = False
 # rely on a key looked up this recently: thousands of SDK instances share an environment key.
 _recent: dict[str, tuple[SDKKey, float]] = {}
 RECENT_SECONDS = 1.0
-
-
-class NotCached(Exception):
-    """The answer needs the database (raised only with ``cached_only``)."""
 
 
 def authenticate_sdk_stream(raw: RawKey | None, *, cached_only: bool = False) -> SDKKey:

@@ -16,11 +16,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from streaming.broadcast import close_key_streams, publish_on_commit
-from streaming.channels import environment_channel
+from streaming.broadcast import (
+    close_credential_streams,
+    close_credential_streams_on_commit,
+    publish_on_commit,
+)
 from tenancy.models import Organization
 
 from . import events, validation
+from .channels import environment_channel, sdk_key_credential
 from .audit import Actor, audit_entry, audit_record
 from .configuration import flag_state_document, segment_document
 from .exceptions import ConflictError, VersionMismatch
@@ -129,8 +133,7 @@ def sdk_key_revoke(*, sdk_key: SDKKey, actor: Actor) -> SDKKey:
         sdk_key.revoked_at = timezone.now()
         sdk_key.save(update_fields=["revoked_at"])
         _audit_key(actor, sdk_key, "sdk_key_revoked")
-        key_id = sdk_key.pk
-        transaction.on_commit(lambda: close_key_streams(key_id))
+        close_credential_streams_on_commit(sdk_key_credential(sdk_key.pk))
     return sdk_key
 
 
@@ -163,6 +166,24 @@ def sdk_key_rename(*, sdk_key: SDKKey, name: str, actor: Actor) -> SDKKey:
         sdk_key.save(update_fields=["name"])
         _audit_key(actor, sdk_key, "sdk_key_renamed")
     return sdk_key
+
+
+def sdk_key_expired_streams_close(*, now=None, window_seconds: int = 120) -> int:
+    """Close the Pushpin-held streams of keys whose rotation grace period just ended.
+
+    Revocation closes them at once (see sdk_key_revoke); expiry is only a time passing, so beat
+    calls this every 30 s for keys that expired within ``window_seconds``. Streams a web process
+    holds need nothing: its hub re-checks their keys.
+    """
+    if not settings.GRIP_URL:
+        return 0
+    now = now or timezone.now()
+    key_ids = list(SDKKey.objects.filter(
+        revoked_at__isnull=True, expires_at__lte=now,
+        expires_at__gt=now - timedelta(seconds=window_seconds)).values_list("id", flat=True))
+    for key_id in key_ids:
+        close_credential_streams(sdk_key_credential(key_id))
+    return len(key_ids)
 
 
 def _audit_key(actor: Actor, sdk_key: SDKKey, action: str) -> None:

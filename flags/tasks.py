@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import scheduling
+from . import scheduling, services
 
 
 @shared_task(ignore_result=True)
@@ -20,3 +20,9 @@ def apply_scheduled_change(change_id: int) -> dict:
     worker doing the same) and the rest find nothing left.
     """
     return scheduling.scheduled_changes_apply_due()
+
+
+@shared_task
+def close_expired_key_streams() -> int:
+    """Close Pushpin-held streams of keys whose rotation grace ended (beat, every 30 s)."""
+    return services.sdk_key_expired_streams_close()

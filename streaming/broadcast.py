@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django_eventstream import send_event
 
+from .frames import revoked_frame
 from .hub import hub
+from .kinds import Credential, registry
 
 logger = logging.getLogger(__name__)
 
@@ -37,25 +39,25 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
     transaction.on_commit(partial(publish, channel, event_type, data))
 
 
-def close_key_streams(key_id: int) -> None:
-    """End the streams Pushpin holds for an SDK key (streams this server holds are closed by
-    the hub's key re-check). Called after the revocation commits."""
+def close_credential_streams(credential: Credential) -> None:
+    """End the streams Pushpin holds for ``credential`` (streams this server holds are closed by
+    the hub's re-check). Call it after the revocation commits."""
     if not settings.GRIP_URL:
         return
     from django_grip import publish as grip_publish
     from gripcontrol import HttpStreamFormat
 
-    from .grip import key_grip_channel
-    from .sse import sse_frame
-
-    channel = key_grip_channel(key_id)
     # Pushpin drops an item whose id it has recently seen, so each close has ids of its own.
     first, second = f"close-{uuid.uuid4().hex}", f"close-{uuid.uuid4().hex}"
     try:
-        error = sse_frame("stream-error", {"condition": "unauthorized",
-                                           "text": "the key of this stream was revoked"}, "error")
-        grip_publish(channel, HttpStreamFormat(error.decode()), id=first, blocking=True)
-        grip_publish(channel, HttpStreamFormat(close=True), id=second, prev_id=first,
-                     blocking=True)
+        error = revoked_frame(registry.revoked_text(credential)).decode()
+        grip_publish(credential.grip_channel, HttpStreamFormat(error), id=first, blocking=True)
+        grip_publish(credential.grip_channel, HttpStreamFormat(close=True), id=second,
+                     prev_id=first, blocking=True)
     except Exception:  # noqa: BLE001
-        logger.exception("could not close Pushpin streams of key %s", key_id)
+        logger.exception("could not close Pushpin streams of %s", credential)
+
+
+def close_credential_streams_on_commit(credential: Credential) -> None:
+    """close_credential_streams once the current transaction commits."""
+    transaction.on_commit(partial(close_credential_streams, credential))

@@ -23,9 +23,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_eventstream.utils import make_id, sse_encode_event
 
 from .db import run_db
+from .frames import StreamEvent
+from .kinds import Credential, registry
+from .selectors import counters_changed_since, current_id, current_ids, events_missed, read_events
 
 logger = logging.getLogger(__name__)
 
@@ -37,51 +39,19 @@ CLOSE = "close"
 SHUTDOWN = "shutdown"
 
 
-class StreamEvent:
-    """One stored event of a channel; its SSE frame is encoded once and shared."""
-
-    __slots__ = ("channel", "id", "type", "data", "_payload", "_frames")
-
-    def __init__(self, channel: str, event_id: int, event_type: str, data: str):
-        self.channel = channel
-        self.id = event_id
-        self.type = event_type
-        self.data = data  # the JSON text as published
-        self._payload = None
-        self._frames: dict = {}
-
-    @property
-    def payload(self) -> dict:
-        if self._payload is None:
-            self._payload = json.loads(self.data)
-        return self._payload
-
-    @property
-    def sse_id(self) -> str:
-        return make_id({self.channel: self.id})
-
-    def frame(self, render=None) -> bytes:
-        """The SSE frame of this event, as ``render`` (or the default) shapes it; cached."""
-        frame = self._frames.get(render)
-        if frame is None:
-            if render is None:
-                frame = sse_encode_event(self.type, self.data, event_id=self.sse_id).encode()
-            else:
-                frame = render(self)
-            self._frames[render] = frame
-        return frame
-
-
 class Subscription:
-    """One open stream's place in the hub."""
+    """One open stream's place in the hub: a bounded queue the hub fills without waiting."""
 
-    __slots__ = ("channel", "queue", "accepts", "key_id", "last_id", "__weakref__")
+    __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
+                 "__weakref__")
 
-    def __init__(self, channel: str, *, accepts=None, key_id: int | None = None):
+    def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
+                 latest_only: bool = False):
         self.channel = channel
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.STREAM_QUEUE_SIZE)
         self.accepts = accepts
-        self.key_id = key_id
+        self.credential = credential
+        self.latest_only = latest_only
         self.last_id = 0
 
     def offer(self, item) -> bool:
@@ -91,50 +61,34 @@ class Subscription:
         except asyncio.QueueFull:
             return False
 
+    async def items(self):
+        """What the stream sends, in order: each event once (by id), then HEARTBEAT, REVOKED
+        or SHUTDOWN as they come; it ends when the client leaves (CLOSE).
 
-def read_events(channel: str, after: int, upto: int | None = None, limit: int = 1000):
-    """Stored events of ``channel`` with ids in (after, upto], oldest first (sync)."""
-    from django_eventstream.models import Event
+        A subscriber that fell too far behind (RESYNC) is caught up here from storage with
+        what it accepts, so no consumer handles overflow itself.
+        """
+        queue = self.queue
+        while True:
+            item = await queue.get()
+            if item.__class__ is StreamEvent:
+                if item.id > self.last_id:
+                    self.last_id = item.id
+                    yield item
+            elif item is RESYNC:
+                events, current = await run_db(self._missed)
+                for event in events:
+                    yield event
+                self.last_id = max(self.last_id, current)
+            elif item is CLOSE:
+                return
+            else:
+                yield item
 
-    rows = Event.objects.filter(channel=channel, eid__gt=after).exclude(type="")
-    if upto is not None:
-        rows = rows.filter(eid__lte=upto)
-    return [StreamEvent(channel, eid, event_type, json.loads(data))
-            for eid, event_type, data in rows.order_by("eid").values_list(
-                "eid", "type", "data")[:limit]]
-
-
-def current_ids(channels) -> dict[str, int]:
-    """The current (last) event id of each channel (sync)."""
-    from django_eventstream.models import EventCounter
-
-    found = dict(EventCounter.objects.filter(name__in=list(channels))
-                 .values_list("name", "value"))
-    return {channel: found.get(channel, 0) for channel in channels}
-
-
-def counters_changed_since(since) -> list[tuple[str, int]]:
-    from django_eventstream.models import EventCounter
-
-    return list(EventCounter.objects.filter(updated__gte=since).values_list("name", "value"))
-
-
-def revoked_key_ids(key_ids) -> set[int]:
-    """Of ``key_ids``, the SDK keys that are revoked or past their rotation grace (sync)."""
-    from django.db.models import Q
-
-    from flags.models import SDKKey
-
-    now = timezone.now()
-    ids = list(key_ids)
-    out: set[int] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        active = set(SDKKey.objects.filter(id__in=chunk).filter(
-            Q(revoked_at__isnull=True) | Q(revoked_at__gt=now)).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)).values_list("id", flat=True))
-        out.update(set(chunk) - active)
-    return out
+    def _missed(self):
+        current = current_id(self.channel)
+        return events_missed(self.channel, self.last_id, current, accepts=self.accepts,
+                             latest_only=self.latest_only), current
 
 
 class Hub:
@@ -157,7 +111,7 @@ class Hub:
             else TableTailer(self)
         self._tasks = [loop.create_task(self.source.run(), name="stream-hub-source"),
                        loop.create_task(self._heartbeats(), name="stream-hub-heartbeat"),
-                       loop.create_task(self._recheck_keys(), name="stream-hub-keys")]
+                       loop.create_task(self._recheck_credentials(), name="stream-hub-auth")]
 
     def poke(self) -> None:
         """Something was just published in this process: look for it now (thread-safe)."""
@@ -262,26 +216,43 @@ class Hub:
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
             self.broadcast(HEARTBEAT)
 
-    async def _recheck_keys(self) -> None:
-        """Close the streams of keys revoked (or expired) anywhere, within a few seconds."""
+    async def _recheck_credentials(self) -> None:
+        """Close the streams whose credential was revoked (or expired) anywhere, within
+        STREAM_AUTH_RECHECK_SECONDS: one batched question per credential kind."""
         while True:
             await asyncio.sleep(settings.STREAM_AUTH_RECHECK_SECONDS)
-            by_key: dict[int, list[Subscription]] = {}
+            by_credential: dict[Credential, list[Subscription]] = {}
             for subscribers in self.subscriptions.values():
                 for subscription in subscribers:
-                    if subscription.key_id is not None:
-                        by_key.setdefault(subscription.key_id, []).append(subscription)
-            if not by_key:
+                    if subscription.credential is not None:
+                        by_credential.setdefault(subscription.credential, []).append(subscription)
+            if not by_credential:
                 continue
             try:
-                revoked = await run_db(revoked_key_ids, by_key.keys())
+                revoked = await run_db(revoked_credentials, list(by_credential))
             except Exception:  # noqa: BLE001 - the database may be briefly away; try later
-                logger.exception("could not re-check stream keys")
+                logger.exception("could not re-check stream credentials")
                 continue
-            for key_id in revoked:
-                for subscription in by_key[key_id]:
+            for credential in revoked:
+                for subscription in by_credential[credential]:
                     drain(subscription.queue)
                     subscription.offer(REVOKED)
+
+
+def revoked_credentials(credentials) -> set[Credential]:
+    """Of ``credentials``, those their kinds report revoked (sync; 500 ids a question)."""
+    by_kind: dict[str, list[int]] = {}
+    for credential in credentials:
+        by_kind.setdefault(credential.kind, []).append(credential.id)
+    out: set[Credential] = set()
+    for kind_name, ids in by_kind.items():
+        kind = registry.credentials.get(kind_name)
+        if kind is None:
+            continue
+        for start in range(0, len(ids), 500):
+            out.update(Credential(kind_name, ident)
+                       for ident in kind.revoked(ids[start:start + 500]))
+    return out
 
 
 def _never(event) -> bool:

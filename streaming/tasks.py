@@ -9,9 +9,3 @@ from . import services
 def trim_stream_events() -> int:
     """Delete stored stream events older than the retention (beat, hourly)."""
     return services.stream_events_trim()
-
-
-@shared_task
-def close_expired_key_streams() -> int:
-    """Close Pushpin-held streams of keys whose rotation grace ended (beat, every 30 s)."""
-    return services.expired_key_streams_close()

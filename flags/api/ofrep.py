@@ -18,8 +18,8 @@ from django.views.decorators.http import require_POST
 from flagstream import evaluation as ev
 
 from ..environment_config import environment_config_get, etag_matches, strong_etag
-from ..rate_limits import rate_limit_hit
-from ..sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+from ..sdk_auth import SDKAuthError
+from ..sdk_requests import RateLimited, evaluator_for, sdk_key_admit
 from ..tokens import sdk_stream_token_issue
 
 # Evaluation errors OFREP reports as 400 (the others are 404 or successes).
@@ -30,17 +30,15 @@ def _admitted(request, *, require_server: bool):
     """(SDK key, None), or (None, the 401/403/429 response OFREP specifies)."""
     try:
         # OFREP names X-API-Key and Bearer; the key is never accepted from the URL here.
-        sdk_key = authenticate_sdk_request(raw_key_from(request.headers.get, {}),
-                                           require_server=require_server)
+        return sdk_key_admit(request.headers.get, {}, scope="ofrep",
+                             require_server=require_server), None
     except SDKAuthError as exc:
         return None, JsonResponse({"errorDetails": exc.detail}, status=exc.status)
-    retry = rate_limit_hit("ofrep", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
-    if retry is None:
-        return sdk_key, None
-    response = JsonResponse({"errorDetails": f"rate limit reached; retry in {retry} s"},
-                            status=429)
-    response["Retry-After"] = str(retry)
-    return None, response
+    except RateLimited as exc:
+        response = JsonResponse({"errorDetails": f"rate limit reached; retry in "
+                                                 f"{exc.retry_after} s"}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return None, response
 
 
 def _context(request):
@@ -79,7 +77,7 @@ def evaluate_flag(request, key: str):
     if problem:
         return JsonResponse({"key": key, "errorCode": problem[0], "errorDetails": problem[1]},
                             status=400)
-    result = environment_config_get(sdk_key.environment).evaluator.evaluate(key, context)
+    result = evaluator_for(sdk_key).evaluate(key, context)
     if result.error_code == ev.FLAG_NOT_FOUND:
         return JsonResponse(failure_body(result), status=404)
     if result.error_code:

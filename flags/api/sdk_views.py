@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from ..environment_config import environment_config_get, etag_matches
-from ..rate_limits import rate_limit_hit
-from ..sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+from ..sdk_auth import SDKAuthError
+from ..sdk_requests import (
+    RateLimited,
+    SDKInputError,
+    evaluation_context,
+    evaluator_for,
+    result_body,
+    sdk_key_admit,
+)
 
 
 def json_error(status: int, code: str, detail: str, **extra) -> JsonResponse:
@@ -25,15 +31,13 @@ def field_error(field: str, message: str) -> JsonResponse:
 def admitted(request):
     """(SDK key, None), or (None, a 401/403/429 JSON response)."""
     try:
-        sdk_key = authenticate_sdk_request(raw_key_from(request.headers.get, request.GET))
+        return sdk_key_admit(request.headers.get, request.GET), None
     except SDKAuthError as exc:
         return None, json_error(exc.status, exc.code, exc.detail)
-    retry = rate_limit_hit("sdk", sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
-    if retry is None:
-        return sdk_key, None
-    response = json_error(429, "rate_limited", f"too many requests; retry in {retry} s")
-    response["Retry-After"] = str(retry)
-    return None, response
+    except RateLimited as exc:
+        response = json_error(429, "rate_limited", str(exc))
+        response["Retry-After"] = str(exc.retry_after)
+        return None, response
 
 
 def parse_json_object(request):
@@ -64,31 +68,6 @@ def sdk_flags(request):
     return response
 
 
-def context_from(body: dict):
-    """The evaluation context of either request shape; (None, error) when malformed."""
-    if "entityID" in body or "entityContext" in body:
-        entity_context = body.get("entityContext", {})
-        if not isinstance(entity_context, dict):
-            return None, field_error("entityContext", "must be an object")
-        context = dict(entity_context)
-        if body.get("entityID") is not None:
-            context["targetingKey"] = str(body["entityID"])
-        return context, None
-    context = body.get("context", {})
-    if not isinstance(context, dict):
-        return None, field_error("context", "must be an object")
-    return context, None
-
-
-def result_body(result) -> dict:
-    data = {"flagKey": result.flag_key, "value": result.value, "variant": result.variant,
-            "variantKey": result.variant, "reason": result.reason, "version": result.version}
-    if result.error_code:
-        data["errorCode"] = result.error_code
-        data["errorMessage"] = result.error_message
-    return data
-
-
 KNOWN_EVALUATE_FIELDS = {"context", "flagKey", "flagKeys", "flags", "entityID", "entityContext"}
 
 
@@ -105,10 +84,11 @@ def sdk_evaluate(request):
     unknown = sorted(set(body) - KNOWN_EVALUATE_FIELDS)
     if unknown:
         return field_error(unknown[0], "unknown field")
-    context, error = context_from(body)
-    if error:
-        return error
-    evaluator = environment_config_get(sdk_key.environment).evaluator
+    try:
+        context = evaluation_context(body)
+    except SDKInputError as exc:
+        return field_error(exc.field, exc.message)
+    evaluator = evaluator_for(sdk_key)
     if "flagKey" in body:
         if not isinstance(body["flagKey"], str):
             return field_error("flagKey", "must be a string")

@@ -408,7 +408,7 @@ def test_rotated_key__stream_closes_when_the_grace_period_ends(stack, api, sdk_s
     assert rotated.status_code == 201
     time.sleep(1.5)
     # What beat runs every 30 s (it closes Pushpin-held streams; the hub closes its own).
-    stack.manage("shell", "-c", "from streaming.tasks import close_expired_key_streams; "
+    stack.manage("shell", "-c", "from flags.tasks import close_expired_key_streams; "
                                 "close_expired_key_streams()")
     error = stream.next_of("stream-error", timeout=10)
     assert error.json["condition"] == "unauthorized"

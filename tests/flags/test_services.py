@@ -11,7 +11,7 @@ from flags import events, services
 from flags.exceptions import ConflictError, VersionMismatch
 from flags.models import AuditLog, FlagState, SDKKey
 from flags.selectors import sdk_key_authenticate
-from streaming.channels import environment_channel
+from flags.channels import environment_channel
 from tests.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,5 @@
-"""``WS /ws``: the flag-service WebSocket protocol, on the same hub as the SSE streams.
+"""``WS /ws``: the flag-service WebSocket protocol, on the same hub as the SSE streams
+(registered with the backbone in ``FlagsConfig.ready()``).
 
 Client → server: ``subscribe`` (``flags``, ``tags``, ``subscribeAll``), ``unsubscribe`` (the same
 fields), ``evaluate`` (``requestId``, ``flagKey``, ``context`` or ``entityID``/``entityContext``),
@@ -16,12 +17,14 @@ from urllib.parse import parse_qsl
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from flags.environment_config import environment_config_get
-from flags.sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+from streaming.db import run_db
+from streaming.frames import StreamEvent
+from streaming.hub import REVOKED, SHUTDOWN, Subscription, hub
 
 from .channels import environment_channel
-from .db import run_db
-from .hub import RESYNC, REVOKED, SHUTDOWN, StreamEvent, Subscription, hub, read_events
+from .sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
+from .sdk_requests import SDKInputError, evaluation_context, evaluator_for, result_body
+from .streams import sdk_key_credential_kind
 
 UNAUTHORIZED = 4401
 
@@ -46,8 +49,9 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         self.flags: set[str] = set()
         self.tags: set[str] = set()
         self.all = False
-        self.subscription = Subscription(environment_channel(self.sdk_key.environment_id),
-                                         accepts=self.accepts, key_id=self.sdk_key.pk)
+        self.subscription = Subscription(
+            environment_channel(self.sdk_key.environment_id), accepts=self.accepts,
+            credential=sdk_key_credential_kind.credential(self.sdk_key.pk))
         self.subscription.last_id = await hub.subscribe(self.subscription)
         self.pump_task = asyncio.ensure_future(self.pump())
         await self.send_json({"type": "connected", "environment": self.sdk_key.environment.key,
@@ -70,19 +74,9 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         return bool(self.flags.intersection(payload.get("flags") or ()))
 
     async def pump(self):
-        subscription = self.subscription
-        while True:
-            item = await subscription.queue.get()
+        async for item in self.subscription.items():
             if item.__class__ is StreamEvent:
-                if item.id > subscription.last_id:
-                    subscription.last_id = item.id
-                    await self.send(text_data=item.data)
-            elif item is RESYNC:
-                events = await run_db(read_events, subscription.channel, subscription.last_id)
-                for event in events:
-                    if self.accepts(event):
-                        await self.send(text_data=event.data)
-                    subscription.last_id = event.id
+                await self.send(text_data=item.data)
             elif item is REVOKED:
                 await self.send_json({"type": "error", "error": "key_revoked",
                                       "detail": "the key of this connection was revoked"})
@@ -161,26 +155,18 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
     async def on_evaluate(self, message):
         request_id = message.get("requestId")
         flag_key = message.get("flagKey")
-        if "entityID" in message or "entityContext" in message:
-            context = message.get("entityContext") or {}
-            if isinstance(context, dict) and message.get("entityID") is not None:
-                context = {**context, "targetingKey": str(message["entityID"])}
-        else:
-            context = message.get("context") or {}
-        if not isinstance(flag_key, str) or not isinstance(context, dict):
+        try:
+            context = evaluation_context(message)
+        except SDKInputError:
+            context = None
+        if not isinstance(flag_key, str) or context is None:
             await self.send_json({"type": "error", "error": "validation_error",
                                   "detail": "evaluate needs a flagKey and an object context",
                                   "requestId": request_id})
             return
-        config = await run_db(environment_config_get, self.sdk_key.environment)
-        result = config.evaluator.evaluate(flag_key, context)
-        body = {"flagKey": flag_key, "variantKey": result.variant, "variant": result.variant,
-                "value": result.value, "reason": result.reason, "version": result.version}
-        if result.error_code:
-            body["errorCode"] = result.error_code
-            body["errorMessage"] = result.error_message
+        evaluator = await run_db(evaluator_for, self.sdk_key)
         await self.send_json({"type": "evaluation_result", "requestId": request_id,
-                              "result": body})
+                              "result": result_body(evaluator.evaluate(flag_key, context))})
 
     async def on_ping(self, message):
         await self.send_json({"type": "pong", "requestId": message.get("requestId"),

@@ -1,0 +1,185 @@
+"""The registry of stream kinds: what every app declares about its streams.
+
+The backbone knows no domain. An app describes each of its streams with a :class:`StreamKind`
+(URL path, channel naming, how a request is authorized, what a new or reset stream is sent
+first, whether replay sends only the newest event, whether Pushpin may hold it) and the
+credentials those streams are opened with by a :class:`CredentialKind` (which of them were
+revoked since, asked in batches). It registers both in its ``AppConfig.ready()``; the ASGI
+router, the channel manager, replay, heartbeats, revocation and Pushpin's follow-ups all work
+from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+from urllib.parse import parse_qsl
+
+
+class StreamDenied(Exception):
+    """The stream cannot open: answered with ``status`` and a JSON body."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra):
+        super().__init__(detail)
+        self.status = status
+        self.body = {"error": code, "detail": detail, **extra}
+
+
+class NotCached(Exception):
+    """The answer needs the database (raised when asked to answer from caches only)."""
+
+
+class StreamRequest:
+    """What a stream kind needs from an ASGI HTTP scope."""
+
+    def __init__(self, scope):
+        self.path = scope["path"]
+        self.headers = {name.decode("latin-1").lower(): value.decode("latin-1")
+                        for name, value in scope.get("headers", [])}
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                          keep_blank_values=True)
+        self.query_list = pairs
+        self.query = {}
+        for name, value in pairs:
+            self.query.setdefault(name, value)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def last_event_id(self) -> str | None:
+        value = self.header("last-event-id")
+        if value:
+            return value
+        for name, value in reversed(self.query_list):  # the last non-empty one, as the library
+            if name == "lastEventId" and value:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a stream was opened with, e.g. ``Credential("sdkkey", 12)``; re-checked while open."""
+
+    kind: str
+    id: int
+
+    @property
+    def grip_channel(self) -> str:
+        """The Pushpin channel on which this credential's held streams are closed."""
+        return f"{self.kind}-{self.id}"
+
+    def __str__(self) -> str:
+        return self.grip_channel
+
+    @classmethod
+    def parse(cls, text: str) -> "Credential | None":
+        kind, _, ident = (text or "").rpartition("-")
+        return cls(kind, int(ident)) if kind and ident.isdigit() else None
+
+
+class CredentialKind:
+    """A kind of credential streams are opened with (an environment key, a stream token...)."""
+
+    name: str = ""
+    revoked_text: str = "the credential of this stream was revoked"
+
+    def revoked(self, ids: Iterable[int]) -> set[int]:
+        """Of ``ids``, those no longer valid (revoked, expired, deleted). Sync, batched."""
+        raise NotImplementedError
+
+    def credential(self, ident: int) -> Credential:
+        return Credential(self.name, ident)
+
+
+@dataclass
+class StreamPlan:
+    """What an authorized request streams: its channel, who opened it, and what it accepts."""
+
+    channel: str
+    credential: Credential | None = None
+    accepts: Callable | None = None  # event -> bool; None accepts every event
+    context: object = None  # whatever the kind needs when it opens the stream
+
+
+class StreamKind:
+    """One kind of stream: subclass, fill in, and register in the app's ``ready()``."""
+
+    name: str = ""
+    path: str = ""  # the URL path it is served on, e.g. "/api/sdk/stream"
+    channel_prefix: str = ""  # its channels are "<prefix><id>"
+    latest_only: bool = False  # replay and catch-up send only the newest event
+    pushpin: bool = False  # Pushpin may hold it (see grip_eligible)
+    render: Callable | None = None  # event -> bytes; None sends the stored event as it is
+
+    def channel(self, ident) -> str:
+        return f"{self.channel_prefix}{ident}"
+
+    def authorize(self, request: StreamRequest, *, cached_only: bool = False) -> StreamPlan:
+        """The plan for ``request``, or StreamDenied. Sync (on the stream pool), or, with
+        ``cached_only``, from in-process caches without any database work (else NotCached)."""
+        raise NotImplementedError
+
+    def opening(self, plan: StreamPlan) -> tuple[list[bytes], int] | None:
+        """What a new or reset stream is sent first, and the event id it is current at; None
+        for nothing (sync, on the stream pool)."""
+        return None
+
+    def opening_cached(self, plan: StreamPlan, current: int) -> tuple[list[bytes], int]:
+        """The same from in-process caches only, the channel being at ``current``; NotCached
+        when that cannot be done."""
+        if type(self).opening is not StreamKind.opening:
+            raise NotCached
+        return [], current
+
+    def grip_eligible(self, request: StreamRequest) -> bool:
+        """Whether Pushpin can hold this request's stream: it fans a channel out unchanged,
+        so a stream that filters or re-renders events stays with the origin."""
+        return self.pushpin and self.render is None
+
+
+class Registry:
+    def __init__(self):
+        self.kinds: dict[str, StreamKind] = {}
+        self.paths: dict[str, StreamKind] = {}
+        self.credentials: dict[str, CredentialKind] = {}
+        self.websockets: list[tuple[str, object]] = []
+
+    def register(self, kind: StreamKind) -> StreamKind:
+        """Add a stream kind (and the credential kind it names, if any)."""
+        if not kind.name or not kind.path.startswith("/") or not kind.channel_prefix:
+            raise ValueError("a stream kind needs a name, a path and a channel prefix")
+        taken = self.kinds.get(kind.name) or self.paths.get(kind.path.rstrip("/"))
+        if taken is not None and taken is not kind:
+            raise ValueError(f"stream kind {kind.name!r} ({kind.path}) is already registered")
+        self.kinds[kind.name] = kind
+        self.paths[kind.path.rstrip("/")] = kind
+        return kind
+
+    def unregister(self, kind: StreamKind) -> None:
+        self.kinds.pop(kind.name, None)
+        self.paths.pop(kind.path.rstrip("/"), None)
+
+    def register_credential(self, credential_kind: CredentialKind) -> CredentialKind:
+        self.credentials[credential_kind.name] = credential_kind
+        return credential_kind
+
+    def register_websocket(self, path: str, asgi_app) -> None:
+        """A WebSocket endpoint (``path`` without a leading slash) served next to the streams."""
+        self.websockets.append((path, asgi_app))
+
+    def revoked_text(self, credential: Credential | None) -> str:
+        """What a stream closed for ``credential``'s revocation says."""
+        kind = self.credentials.get(credential.kind) if credential is not None else None
+        return (kind or CredentialKind).revoked_text
+
+    def for_path(self, path: str) -> StreamKind | None:
+        return self.paths.get(path.rstrip("/"))
+
+    def owns_channel(self, channel: str) -> bool:
+        return any(channel.startswith(kind.channel_prefix) for kind in self.kinds.values())
+
+
+registry = Registry()
+register = registry.register
+register_credential = registry.register_credential
+register_websocket = registry.register_websocket

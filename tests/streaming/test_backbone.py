@@ -1,0 +1,382 @@
+"""The streaming backbone, in process, for every stream kind: the three flag streams and a
+throw-away kind the tests register (tests/streaming/notes) with no change inside streaming/.
+
+Each case opens streams on the project's own ASGI application (no server, no socket) and
+publishes through ``streaming.broadcast.publish``, as every service does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import jwt
+import pytest
+from django_eventstream.models import Event
+
+from config.asgi import application
+from flags import services
+from flags.channels import environment_channel
+from streaming.broadcast import publish
+from streaming.hub import Hub, RedisSource, Subscription
+from streaming.kinds import registry
+from tests.conftest import TEST_ACTOR
+from tests.factories import EnvironmentFactory
+from tests.streaming.notes.streams import note_key_revoke, revoked_file
+
+from .asgi_client import Stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GRIP_KEY = "backbone-test-grip-key-of-32-bytes-or-more"
+
+
+@pytest.fixture(autouse=True)
+def fast_backbone(settings):
+    settings.STREAM_AUTH_RECHECK_SECONDS = 0.2
+    settings.STREAM_GAP_CHECK_SECONDS = 0.5
+    settings.STREAM_POLL_SECONDS = 0.05
+    revoked_file().unlink(missing_ok=True)
+    yield
+    revoked_file().unlink(missing_ok=True)
+
+
+@dataclass
+class Case:
+    """How to open, feed and revoke a stream of one kind."""
+
+    kind: str
+    query: str
+    headers: dict
+    channel: str
+    opening: str | None  # the event a new or reset stream starts with
+    event_type: str  # how a published event reaches the client
+    revoke: Callable[[], None]
+
+    @property
+    def path(self) -> str:
+        return registry.kinds[self.kind].path
+
+    def open(self, last_event_id: str | None = None, **kw) -> Stream:
+        headers = dict(self.headers)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        return Stream(application, self.path, self.query, headers, **kw)
+
+    async def publish(self, count: int = 1) -> None:
+        for n in range(count):
+            await asyncio.to_thread(publish, self.channel, "flag_updated" if self.kind != "notes"
+                                    else "note", {"flagKey": "f", "tags": [], "n": n})
+
+    def event_id(self, n: int) -> str:
+        return f"{self.channel}:{n}"
+
+
+def flag_case(kind: str) -> Case:
+    environment = EnvironmentFactory()
+    sdk_key, raw_key = services.sdk_key_create(environment=environment, kind="server",
+                                               actor=TEST_ACTOR)
+    query, headers = "", {"Authorization": f"Bearer {raw_key}"}
+    if kind == "ofrep":
+        from flags.tokens import sdk_stream_token_issue
+
+        query, headers = f"token={sdk_stream_token_issue(sdk_key)}", {}
+    return Case(kind=kind, query=query, headers=headers,
+                channel=environment_channel(environment.id),
+                opening="put" if kind == "sdk" else None,
+                event_type="message" if kind == "ofrep" else "flag_updated",
+                revoke=lambda: services.sdk_key_revoke(sdk_key=sdk_key, actor=TEST_ACTOR))
+
+
+def notes_case() -> Case:
+    return Case(kind="notes", query="board=lobby&key=7", headers={}, channel="note-lobby",
+                opening="hello", event_type="note", revoke=lambda: note_key_revoke(7))
+
+
+KINDS = ["notes", "sdk", "events", "ofrep"]
+
+
+@pytest.fixture(params=KINDS)
+def case(request) -> Case:
+    return notes_case() if request.param == "notes" else flag_case(request.param)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_registry__every_kind_of_every_app__registered():
+    assert set(KINDS) <= set(registry.kinds)
+    assert registry.for_path("/test/notes/stream/").name == "notes"
+
+
+def test_open__new_stream__stream_open_then_opening_then_published_events(case):
+    async def scenario():
+        stream = case.open()
+        await stream.wait_for(lambda s: s.status is not None and b"stream-open" in s.body)
+        if case.opening:
+            await stream.wait_for(lambda s: s.events(case.opening))
+        await case.publish(2)
+        await stream.wait_for(lambda s: len(s.events(case.event_type)) == 2)
+        await stream.close()
+        return stream
+
+    stream = run(scenario())
+    assert stream.status == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.frames[0].event == "stream-open"
+    if case.opening:
+        assert stream.frames[1].event == case.opening
+    assert [f.id for f in stream.events(case.event_type)] == [case.event_id(1),
+                                                              case.event_id(2)]
+
+
+def test_open__no_credential__401_json(case):
+    async def scenario():
+        stream = Stream(application, case.path, "board=lobby" if case.kind == "notes" else "")
+        await stream.wait_for(lambda s: s.ended.is_set())
+        return stream
+
+    stream = run(scenario())
+    assert stream.status == 401
+    assert json.loads(stream.body)["error"]
+
+
+def test_replay__last_event_id__exactly_what_was_missed(case):
+    async def scenario():
+        await case.publish(4)
+        stream = case.open(last_event_id=case.event_id(1))
+        await stream.wait_for(lambda s: s.events(case.event_type))
+        await case.publish(1)
+        await stream.wait_for(lambda s: case.event_id(5) in [f.id for f in s.frames])
+        await stream.close()
+        return stream
+
+    stream = run(scenario())
+    ids = [f.id for f in stream.events(case.event_type)]
+    if registry.kinds[case.kind].latest_only:
+        assert ids == [case.event_id(4), case.event_id(5)]  # one refetch covers the missed
+    else:
+        assert ids == [case.event_id(n) for n in (2, 3, 4, 5)]
+    assert not stream.events("stream-reset")
+    assert not case.opening or not stream.events(case.opening)
+
+
+def test_replay__last_event_id_query_parameter__same_as_header(case):
+    async def scenario():
+        await case.publish(2)
+        stream = Stream(application, case.path,
+                        "&".join(filter(None, [case.query, f"lastEventId={case.event_id(1)}"])),
+                        case.headers)
+        await stream.wait_for(lambda s: s.events(case.event_type))
+        await stream.close()
+        return stream
+
+    assert [f.id for f in run(scenario()).events(case.event_type)] == [case.event_id(2)]
+
+
+def test_reset__last_event_id_no_longer_stored__stream_reset_then_opening(case):
+    async def scenario():
+        await case.publish(3)
+        await asyncio.to_thread(lambda: Event.objects.filter(channel=case.channel,
+                                                             eid__lte=2).delete())
+        stream = case.open(last_event_id=case.event_id(0))
+        await stream.wait_for(lambda s: s.events("stream-reset"))
+        if case.opening:
+            await stream.wait_for(lambda s: s.events(case.opening))
+        await case.publish(1)
+        await stream.wait_for(lambda s: s.events(case.event_type))
+        await stream.close()
+        return stream
+
+    stream = run(scenario())
+    reset = stream.events("stream-reset")[0]
+    assert json.loads(reset.data) == {"channels": [case.channel]}
+    assert reset.id == case.event_id(3)
+    names = [f.event for f in stream.frames]
+    if case.opening:
+        assert names.index("stream-reset") < names.index(case.opening)
+    assert [f.id for f in stream.events(case.event_type)] == [case.event_id(4)]
+
+
+def test_reset__malformed_last_event_id__400(case):
+    async def scenario():
+        stream = case.open(last_event_id="not-an-id")
+        await stream.wait_for(lambda s: s.ended.is_set())
+        return stream
+
+    stream = run(scenario())
+    assert stream.status == 400
+    assert json.loads(stream.body)["error"] == "bad_last_event_id"
+
+
+def test_revocation__credential_revoked_while_open__error_frame_and_end(case):
+    async def scenario():
+        stream = case.open()
+        await stream.wait_for(lambda s: b"stream-open" in s.body)
+        await asyncio.to_thread(case.revoke)
+        started = time.monotonic()
+        await stream.wait_for(lambda s: s.ended.is_set(), timeout=5)
+        return stream, time.monotonic() - started
+
+    stream, took = run(scenario())
+    error = stream.frames[-1]
+    assert (error.event, error.id) == ("stream-error", "error")
+    assert json.loads(error.data)["condition"] == "unauthorized"
+    assert took < 2
+
+
+def test_revocation__revoked_credential__cannot_open(case):
+    case.revoke()
+
+    async def scenario():
+        stream = case.open()
+        await stream.wait_for(lambda s: s.ended.is_set())
+        return stream
+
+    assert run(scenario()).status == 401
+
+
+def test_heartbeat__comment_line_every_interval(case, settings):
+    settings.STREAM_HEARTBEAT_SECONDS = 0.1
+
+    async def scenario():
+        hub_tasks_reset()
+        stream = case.open()
+        await stream.wait_for(lambda s: s.body.count(b"\n:\n") + s.body.startswith(b":\n") >= 2)
+        await stream.close()
+        return stream
+
+    assert b":\n" in run(scenario()).body
+
+
+def hub_tasks_reset():
+    """The hub's periodic tasks read their interval when they sleep; a new loop restarts them."""
+    from streaming.hub import hub
+
+    hub.loop = None
+
+
+def test_slow_consumer__queue_overflows__caught_up_from_storage_in_order(case, settings):
+    settings.STREAM_QUEUE_SIZE = 3
+
+    async def scenario():
+        stream = case.open(slow=True)
+        await stream.wait_for(lambda s: s.status == 200)
+        await case.publish(12)  # far more than the queue holds while the client does not read
+        await asyncio.sleep(0.5)
+        stream.flow()
+        await stream.wait_for(lambda s: case.event_id(12) in [f.id for f in s.frames])
+        await stream.close()
+        return stream
+
+    ids = [f.id for f in run(scenario()).events(case.event_type)]
+    assert ids == sorted(set(ids), key=lambda i: int(i.rsplit(":", 1)[1]))  # in order, once
+    assert ids[-1] == case.event_id(12)
+    if not registry.kinds[case.kind].latest_only:
+        assert ids == [case.event_id(n) for n in range(1, 13)]
+
+
+def grip_headers(settings) -> dict:
+    settings.GRIP_URL = f"http://127.0.0.1:5561?iss=pushpin&key={GRIP_KEY}"
+    return {"Grip-Sig": jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, GRIP_KEY)}
+
+
+def test_pushpin__eligible_kind__hold_instruction_with_credential_channel(case, settings):
+    signed = grip_headers(settings)
+
+    async def scenario():
+        stream = Stream(application, case.path, case.query, {**case.headers, **signed})
+        await stream.wait_for(lambda s: b"stream-open" in s.body, timeout=5)
+        await stream.close()
+        return stream
+
+    stream = run(scenario())
+    kind = registry.kinds[case.kind]
+    if not kind.grip_eligible(kind_request(case)):
+        # Pushpin cannot hold a re-rendered stream as it is: the origin holds it.
+        assert "grip-hold" not in stream.headers and stream.status == 200
+        return
+    assert stream.headers["grip-hold"] == "stream"
+    channels = stream.headers["grip-channel"]
+    assert f"events-{case.channel}" in channels
+    assert ("notekey-7" if case.kind == "notes" else "sdkkey-") in channels
+    assert "credential=" in stream.headers["grip-link"]
+    assert stream.frames[0].event == "stream-open"
+
+
+def kind_request(case):
+    from streaming.kinds import StreamRequest
+
+    return StreamRequest({"path": case.path, "query_string": case.query.encode(),
+                          "headers": []})
+
+
+def test_pushpin__unsigned_request__400(case, settings):
+    grip_headers(settings)
+
+    async def scenario():
+        stream = Stream(application, case.path, case.query,
+                        {**case.headers, "Grip-Sig": "forged"})
+        await stream.wait_for(lambda s: s.ended.is_set())
+        return stream
+
+    stream = run(scenario())
+    assert stream.status == 400
+    assert json.loads(stream.body)["error"] == "bad_proxy_signature"
+
+
+def follow_up_link(case, settings) -> str:
+    """The next link Pushpin would follow, as the hold instruction gave it."""
+    signed = grip_headers(settings)
+
+    async def scenario():
+        stream = Stream(application, case.path, case.query, {**case.headers, **signed})
+        await stream.wait_for(lambda s: s.ended.is_set(), timeout=5)
+        return stream
+
+    link = run(scenario()).headers["grip-link"]
+    return link[1:link.index(">")]
+
+
+@pytest.mark.parametrize("case", ["notes", "sdk"], indirect=True)
+def test_pushpin_follow_up__active_credential__held_again_on_its_channels(case, settings,
+                                                                           client):
+    link = follow_up_link(case, settings)
+    signed = grip_headers(settings)
+    response = client.get(link, headers=signed)
+    assert response.status_code == 200
+    assert response["Grip-Hold"] == "stream"
+    assert f"events-{case.channel}" in response["Grip-Channel"]
+    credential_channel = link.split("credential=")[1].split("&")[0]
+    assert credential_channel in response["Grip-Channel"]
+
+
+@pytest.mark.parametrize("case", ["notes", "sdk"], indirect=True)
+def test_pushpin_follow_up__credential_revoked_meanwhile__error_frame(case, settings, client):
+    link = follow_up_link(case, settings)
+    case.revoke()
+    response = client.get(link, headers=grip_headers(settings))
+    assert b"event: stream-error" in response.content
+    assert "Grip-Hold" not in response
+
+
+def test_lost_redis_message__gap_in_ids__repaired_from_storage_in_order(case):
+    """A RedisSource that is handed event 4 when it last saw 1 reads 2 and 3 from storage."""
+
+    async def scenario():
+        await case.publish(4)
+        hub = Hub()  # a hub of its own, fed only what the test hands it
+        subscription = Subscription(case.channel)
+        hub.subscriptions[case.channel] = {subscription}
+        hub.last_ids[case.channel] = 1
+        stored = await asyncio.to_thread(
+            lambda: Event.objects.get(channel=case.channel, eid=4))
+        await RedisSource(hub)._handle({"channel": case.channel, "pub_id": 4,
+                                        "event_type": stored.type, "data": json.loads(stored.data)})
+        return [subscription.queue.get_nowait().id for _ in range(subscription.queue.qsize())]
+
+    assert run(scenario()) == [2, 3, 4]
