@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from streaming.db import run_db
 from streaming.frames import StreamEvent
-from streaming.hub import REVOKED, SHUTDOWN, Subscription, hub
+from streaming.hub import CLOSE, REVOKED, SHUTDOWN, Subscription, hub
 
 from .channels import environment_channel
 from .sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
@@ -74,7 +74,8 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         return bool(self.flags.intersection(payload.get("flags") or ()))
 
     async def pump(self):
-        async for item in self.subscription.items():
+        while True:
+            item = await self.subscription.next()
             if item.__class__ is StreamEvent:
                 await self.send(text_data=item.data)
             elif item is REVOKED:
@@ -84,6 +85,8 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
                 return
             elif item is SHUTDOWN:
                 await self.close(code=1001)  # going away: reconnect elsewhere
+                return
+            elif item is CLOSE:
                 return
             # heartbeats: daphne pings WebSocket clients itself
 

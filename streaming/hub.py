@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from datetime import timedelta
 
 from django.conf import settings
@@ -43,7 +44,7 @@ class Subscription:
     """One open stream's place in the hub: a bounded queue the hub fills without waiting."""
 
     __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
-                 "__weakref__")
+                 "backlog", "__weakref__")
 
     def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
                  latest_only: bool = False):
@@ -53,6 +54,7 @@ class Subscription:
         self.credential = credential
         self.latest_only = latest_only
         self.last_id = 0
+        self.backlog: deque | None = None  # events read from storage after an overflow
 
     def offer(self, item) -> bool:
         try:
@@ -61,29 +63,28 @@ class Subscription:
         except asyncio.QueueFull:
             return False
 
-    async def items(self):
-        """What the stream sends, in order: each event once (by id), then HEARTBEAT, REVOKED
-        or SHUTDOWN as they come; it ends when the client leaves (CLOSE).
+    async def next(self):
+        """What the stream sends next, in order: each event once (by id), or HEARTBEAT,
+        REVOKED, SHUTDOWN as they come, or CLOSE when the client has left.
 
         A subscriber that fell too far behind (RESYNC) is caught up here from storage with
-        what it accepts, so no consumer handles overflow itself.
+        what it accepts, so no consumer handles overflow itself. (A coroutine per item rather
+        than an async generator: it is the hot path of every delivery.)
         """
-        queue = self.queue
         while True:
-            item = await queue.get()
+            if self.backlog:
+                return self.backlog.popleft()
+            item = await self.queue.get()
             if item.__class__ is StreamEvent:
                 if item.id > self.last_id:
                     self.last_id = item.id
-                    yield item
+                    return item
             elif item is RESYNC:
                 events, current = await run_db(self._missed)
-                for event in events:
-                    yield event
+                self.backlog = deque(events)
                 self.last_id = max(self.last_id, current)
-            elif item is CLOSE:
-                return
             else:
-                yield item
+                return item
 
     def _missed(self):
         current = current_id(self.channel)

@@ -12,7 +12,7 @@ from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 from urllib.parse import parse_qsl
 
 
@@ -56,9 +56,9 @@ class StreamRequest:
         return None
 
 
-@dataclass(frozen=True)
-class Credential:
-    """What a stream was opened with, e.g. ``Credential("sdkkey", 12)``; re-checked while open."""
+class Credential(NamedTuple):
+    """What a stream was opened with, e.g. ``Credential("sdkkey", 12)``; re-checked while open.
+    (A named tuple: one is made for every stream opened, and hashed at every re-check.)"""
 
     kind: str
     id: int

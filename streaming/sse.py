@@ -151,7 +151,8 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
     waiter = asyncio.ensure_future(wait_for_disconnect(receive, subscription))
     render = kind.render
     try:
-        async for item in subscription.items():
+        while True:
+            item = await subscription.next()
             if item.__class__ is StreamEvent:
                 body = item.frame(render)
             elif item is HEARTBEAT:
@@ -165,8 +166,8 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                 # Last-Event-ID and misses nothing.
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            else:
-                continue
+            else:  # CLOSE: the client left
+                return
             await send({"type": "http.response.body", "body": body, "more_body": True})
     finally:
         waiter.cancel()

@@ -226,3 +226,11 @@ message_hwm=400000
 
 def pushpin_available() -> bool:
     return shutil.which("pushpin") is not None
+
+
+def stream_modes() -> list:
+    """Parameters for a stack fixture: streams held by the server, and held by Pushpin."""
+    import pytest
+
+    return ["direct", pytest.param("pushpin", marks=pytest.mark.skipif(
+        not pushpin_available(), reason="pushpin is not installed (.ci/run installs it)"))]

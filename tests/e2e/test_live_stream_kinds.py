@@ -4,13 +4,12 @@ Pushpin, with events published by separate processes: nothing in streaming/ know
 
 import pytest
 
-from tests.live import LiveStack, pushpin_available
+from tests.live import LiveStack, stream_modes
 from tests.sse_client import SSEReader
 
 pytestmark = pytest.mark.live
 
-MODES = ["direct", pytest.param("pushpin", marks=pytest.mark.skipif(
-    not pushpin_available(), reason="pushpin is not installed (.ci/run installs it)"))]
+MODES = stream_modes()
 
 
 @pytest.fixture(scope="module", params=MODES)

@@ -9,13 +9,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.live import LiveStack, pushpin_available
+from tests.live import LiveStack, stream_modes
 from tests.sse_client import SSEReader
 
 pytestmark = pytest.mark.live
 
-MODES = ["direct", pytest.param("pushpin", marks=pytest.mark.skipif(
-    not pushpin_available(), reason="pushpin is not installed (.ci/run installs it)"))]
+MODES = stream_modes()
 
 
 @pytest.fixture(scope="module", params=MODES)

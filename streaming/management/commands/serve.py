@@ -24,7 +24,10 @@ class Command(BaseCommand):
 
         from twisted.internet import reactor
 
-        from config.asgi import application
+        from django.conf import settings
+        from django.utils.module_loading import import_string
+
+        application = import_string(settings.ASGI_APPLICATION)
         from streaming.hub import hub
 
         async def stop_gracefully():
