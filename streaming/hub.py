@@ -114,6 +114,24 @@ class Hub:
                        loop.create_task(self._heartbeats(), name="stream-hub-heartbeat"),
                        loop.create_task(self._recheck_credentials(), name="stream-hub-auth")]
 
+    async def stop(self) -> None:
+        """Stop this loop's source and periodic tasks, and wait for them to end.
+
+        A server process never needs it (it exits); a test that runs the hub on an event loop
+        of its own stops it before the loop closes. The source is asked to stop rather than
+        cancelled: redis-py's pub/sub reader can swallow a cancellation that arrives while it
+        connects, and the loop's shutdown would then wait for it forever.
+        """
+        if self.source is None:
+            return
+        source_task, *periodic = self._tasks
+        self.source.stopping = True
+        self.source.wake()
+        for task in periodic:
+            task.cancel()
+        await asyncio.wait(self._tasks, timeout=5)
+        self.loop, self.source, self._tasks = None, None, []
+
     def poke(self) -> None:
         """Something was just published in this process: look for it now (thread-safe)."""
         if self.loop is not None and self.source is not None:
@@ -274,6 +292,7 @@ class TableTailer:
     def __init__(self, hub: Hub):
         self.hub = hub
         self._wake = asyncio.Event()
+        self.stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -283,7 +302,7 @@ class TableTailer:
         # one (its `updated` is older) is still seen; ids make the overlap harmless.
         overlap = timedelta(seconds=5)
         since = timezone.now() - overlap
-        while True:
+        while not self.stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), settings.STREAM_POLL_SECONDS)
             except asyncio.TimeoutError:
@@ -308,8 +327,12 @@ class TableTailer:
 class RedisSource:
     """Redis-mode source: django-eventstream's pub/sub messages, with gap repair."""
 
+    # How long one read waits for a message before it looks whether it should stop.
+    READ_SECONDS = 1.0
+
     def __init__(self, hub: Hub):
         self.hub = hub
+        self.stopping = False
 
     def wake(self) -> None:
         pass  # messages arrive by themselves
@@ -319,22 +342,25 @@ class RedisSource:
 
         checker = asyncio.get_running_loop().create_task(self._check_counters())
         try:
-            while True:
+            while not self.stopping:
+                client = Redis(**settings.EVENTSTREAM_REDIS)
                 try:
-                    client = Redis(**settings.EVENTSTREAM_REDIS)
                     pubsub = client.pubsub()
                     await pubsub.subscribe("events_channel")
                     # Anything published while we were not listening is in storage.
                     for channel in list(self.hub.subscriptions):
                         await self.hub.catch_up(channel)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                    while not self.stopping:
+                        message = await pubsub.get_message(timeout=self.READ_SECONDS)
+                        if message is not None and message.get("type") == "message":
                             await self._handle(json.loads(message["data"]))
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - reconnect after a Redis error
                     logger.exception("redis event source failed; reconnecting")
                     await asyncio.sleep(1)
+                finally:
+                    await client.aclose()
         finally:
             checker.cancel()
 

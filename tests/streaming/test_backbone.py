@@ -105,7 +105,16 @@ def case(request) -> Case:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run a scenario on an event loop of its own, the hub stopped before the loop closes."""
+    from streaming.hub import hub
+
+    async def scenario_then_stop():
+        try:
+            return await coro
+        finally:
+            await hub.stop()
+
+    return asyncio.run(scenario_then_stop())
 
 
 def test_registry__every_kind_of_every_app__registered():
@@ -244,20 +253,12 @@ def test_heartbeat__comment_line_every_interval(case, settings):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
 
     async def scenario():
-        hub_tasks_reset()
         stream = case.open()
         await stream.wait_for(lambda s: s.body.count(b"\n:\n") + s.body.startswith(b":\n") >= 2)
         await stream.close()
         return stream
 
     assert b":\n" in run(scenario()).body
-
-
-def hub_tasks_reset():
-    """The hub's periodic tasks read their interval when they sleep; a new loop restarts them."""
-    from streaming.hub import hub
-
-    hub.loop = None
 
 
 def test_slow_consumer__queue_overflows__caught_up_from_storage_in_order(case, settings):
