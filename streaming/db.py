@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -47,3 +48,25 @@ async def run_db(fn, *args, **kwargs):
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_get_executor(),
                                       functools.partial(_call, fn, args, kwargs))
+
+
+def close_pool() -> None:
+    """Close the pool's database connections and end its threads (sync), e.g. before the
+    database they point at is dropped. The next run_db starts a new pool."""
+    global _executor
+    executor, _executor = _executor, None
+    if executor is None:
+        return
+    size = executor._max_workers
+    barrier = threading.Barrier(size)
+
+    def close_this_threads_connections():
+        try:
+            barrier.wait(timeout=5)  # one task per thread: each waits until all are taken
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [executor.submit(close_this_threads_connections) for _ in range(size)]:
+        future.result()
+    executor.shutdown(wait=True)

@@ -67,6 +67,27 @@ class LiveStack:
         self.spawn("pushpin", shutil.which("pushpin"), "--config",
                    str(self.var_dir / "pushpin" / "pushpin.conf"))
         self._wait_http(self.base_url, "pushpin")
+        self._wait_pushpin_holds()
+
+    def _wait_pushpin_holds(self, timeout: float = 15) -> None:
+        """Pushpin proxies plain requests before its handler takes held streams: a stream
+        opened in between is answered 500 ("Accept service unavailable"). Wait until a
+        demo stream is held (when the demo is loaded)."""
+        keys = getattr(self, "credentials", {}).get("keys", {})
+        client_key = keys.get("development", {}).get("client")
+        if not client_key:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with httpx.stream("GET", f"{self.base_url}/api/sdk/stream?sdkKey={client_key}",
+                                  timeout=5) as response:
+                    if response.status_code == 200:
+                        return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("pushpin does not hold streams:\n" + self.logs())
 
     def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
