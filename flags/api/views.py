@@ -213,14 +213,19 @@ def parse_if_match(header: str | None) -> int | None:
     return int(value.strip('"'))
 
 
-class FlagStateView(ProjectScoped):
-    """A flag's targeting in one environment; PATCH honours ``If-Match: <version>``."""
+class FlagStateScoped(ProjectScoped):
+    """Resolves ``<flag>`` in ``<env>`` for the caller: the base of the views under a state.
+    (Only a base: a view answers the methods it defines and 405 to the others.)"""
 
     def state(self):
         project = self.project()
         environment = selectors.environment_get(project, self.kwargs["env"])
         return selectors.flag_state_get(selectors.flag_get(project, self.kwargs["flag"]),
                                         environment)
+
+
+class FlagStateView(FlagStateScoped):
+    """A flag's targeting in one environment; PATCH honours ``If-Match: <version>``."""
 
     def respond(self, state) -> Response:
         return Response(s.FlagStateOutput(state).data, headers={"ETag": f'"{state.version}"'})
@@ -280,7 +285,7 @@ class SegmentDetailView(ProjectScoped):
 
 # --- scheduled changes ----------------------------------------------------------------------
 
-class ScheduledChangeListView(FlagStateView):
+class ScheduledChangeListView(FlagStateScoped):
     """Upcoming and past scheduled changes of a flag in an environment; POST schedules one."""
 
     @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.ScheduledChangeOutput(many=True))
@@ -298,7 +303,7 @@ class ScheduledChangeListView(FlagStateView):
         return Response(s.ScheduledChangeOutput(change).data, status=status.HTTP_201_CREATED)
 
 
-class ScheduledChangeDetailView(FlagStateView):
+class ScheduledChangeDetailView(FlagStateScoped):
     @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.ScheduledChangeOutput)
     def get(self, request, project, env, flag, change_id):
         return Response(s.ScheduledChangeOutput(

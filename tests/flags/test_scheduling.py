@@ -364,3 +364,20 @@ def test_admin__schedule_and_cancel(client, django_user_model, state):
                 {"action": "cancel_changes", "_selected_action": [change.pk]})
     change.refresh_from_db()
     assert change.status == "cancelled"
+
+
+@pytest.mark.parametrize("method,suffix", [("patch", "{id}/"), ("put", "{id}/"), ("patch", ""),
+                                           ("put", "")])
+def test_api__method_the_resource_lacks__405_json(api_as, editor, state, method, suffix):
+    # Given a scheduled change (the list and the detail answer GET/POST and GET/DELETE only)
+    client = api_as(editor)
+    at = (timezone.now() + timedelta(hours=1)).isoformat()
+    change = client.post(P, {"scheduledAt": at, "changeType": "enable"}, format="json").json()
+    # When another method is sent
+    response = getattr(client, method)(P + suffix.format(id=change["id"]), {"payload": {}},
+                                       format="json")
+    # Then it is a 405 in the project's JSON error shape, and nothing changed
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "method_not_allowed"
+    assert ScheduledChange.objects.get().status == "pending"
