@@ -22,6 +22,7 @@ DISTRIBUTION_FIELDS = {"variant", "weight"}
 DEFAULT_RULE_FIELDS = {"variant", "distribution"}
 PREREQUISITE_FIELDS = {"flag", "variant"}
 VARIANT_FIELDS = {"key", "value", "name", "description"}
+MAX_RULES = 200  # per flag state: documented in docs/evaluation.md
 
 
 def fail(field: str, message: str):
@@ -91,9 +92,12 @@ def normalize_tags(tags: Any) -> list[str]:
 
 
 def normalize_rules(rules: Any) -> list[dict]:
-    """Shape checks the engine does not do (unknown fields) and stable rule ids."""
+    """Shape checks the engine does not do (unknown fields, the limit) and stable rule ids."""
     if not isinstance(rules, list):
         fail("rules", "must be a list")
+    if len(rules) > MAX_RULES:
+        fail("rules", f"at most {MAX_RULES} rules per flag and environment (got {len(rules)}); "
+                      "put shared conditions in a segment")
     out = []
     for index, rule in enumerate(rules):
         path = f"rules.{index}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from tenancy.api.serializers import StrictInput
+from tenancy.api.serializers import AwareDateTimeField, StrictBooleanField, StrictInput
 
 from ..models import (
     AuditLog,
@@ -57,7 +57,7 @@ class FlagUpdateInput(StrictInput):
     description = serializers.CharField(required=False, allow_blank=True)
     variants = serializers.JSONField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    archived = serializers.BooleanField(required=False)
+    archived = StrictBooleanField(required=False)
 
     def validate(self, attrs):
         if isinstance(self.initial_data, dict) and "kind" in self.initial_data:
@@ -67,7 +67,7 @@ class FlagUpdateInput(StrictInput):
 
 
 class FlagStateUpdateInput(StrictInput):
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
     offVariant = serializers.CharField(required=False)
     rules = serializers.JSONField(required=False)
     defaultRule = serializers.JSONField(required=False)
@@ -88,7 +88,7 @@ class SegmentUpdateInput(StrictInput):
 
 
 class ScheduledChangeInput(StrictInput):
-    scheduledAt = serializers.DateTimeField()
+    scheduledAt = AwareDateTimeField()
     changeType = serializers.ChoiceField(choices=ScheduledChangeType.values)
     payload = serializers.JSONField(required=False)
 

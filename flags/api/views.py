@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
 from tenancy.models import Role
@@ -24,6 +25,13 @@ class Page(PageNumberPagination):
     page_size = 50
     page_size_query_param = "pageSize"
     max_page_size = 500
+
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param)
+        if value is not None and not (value.isdigit() and int(value) > 0):
+            raise ValidationError({self.page_size_query_param: [
+                f"must be a whole number from 1 to {self.max_page_size}"]})
+        return super().get_page_size(request)
 
 
 def validated(serializer_class, request):
@@ -165,7 +173,10 @@ class FlagListView(ProjectScoped):
                    responses=s.FlagOutput(many=True))
     def get(self, request, project):
         archived = request.query_params.get("archived")
-        archived = None if archived is None else archived.lower() in ("1", "true", "yes")
+        if archived is not None:
+            if archived.lower() not in ("true", "false"):
+                return validation_response({"archived": ["must be true or false"]})
+            archived = archived.lower() == "true"
         flags = selectors.flags_list(self.project(), tag=request.query_params.get("tag"),
                                      archived=archived)
         return paginated(self, flags, s.FlagOutput)

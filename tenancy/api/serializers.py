@@ -23,3 +23,29 @@ class TokenInput(StrictInput):
 
 class RefreshInput(StrictInput):
     refresh = serializers.CharField()
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: "yes", 0 or "1" are mistakes, not booleans."""
+
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that says its timezone: a time without one is not taken as UTC."""
+
+    default_error_messages = {"naive": "must include a timezone, e.g. 2026-12-01T09:00:00Z "
+                                       "or 2026-12-01T09:00:00+01:00"}
+
+    def to_internal_value(self, value):
+        from django.utils.dateparse import parse_datetime
+
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is not None and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)

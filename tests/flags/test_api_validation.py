@@ -234,3 +234,53 @@ def test_openapi_schema__lists_the_management_api(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "/api/v1/projects/{project}/environments/{env}/flags/{flag}/" in response.json()["paths"]
+
+
+# --- strict types and limits (issue 15, defect 3) -----------------------------------------------
+
+@pytest.mark.parametrize("value", ["yes", 0, 1, "true", None])
+def test_state_patch__enabled_not_a_json_boolean__400_and_unchanged(client, value):
+    before = state_row().version
+    assert_field_error(client.patch(STATE, {"enabled": value}, format="json"), "enabled")
+    assert state_row().version == before
+
+
+def test_flag_patch__archived_not_a_json_boolean__400(client):
+    assert_field_error(client.patch(f"{P}/flags/button-color/", {"archived": "no"},
+                                    format="json"), "archived")
+    assert Flag.objects.get(key="button-color").archived is False
+
+
+def test_state_patch__more_rules_than_the_limit__400_and_unchanged(client):
+    from flags.validation import MAX_RULES
+
+    rules = [{"constraints": [{"attribute": "n", "operator": "eq", "values": [str(i)]}],
+              "variant": "green"} for i in range(MAX_RULES + 1)]
+    before = state_row().version
+    response = client.patch(STATE, {"rules": rules}, format="json")
+    assert_field_error(response, "rules")
+    assert f"at most {MAX_RULES}" in response.json()["fields"]["rules"][0]
+    assert state_row().version == before
+    assert client.patch(STATE, {"rules": rules[:MAX_RULES]}, format="json").status_code == 200
+
+
+def test_schedule__time_without_timezone__400_names_scheduled_at(client):
+    from flags.models import ScheduledChange
+
+    response = client.post(f"{STATE}scheduled-changes/",
+                           {"scheduledAt": "2999-01-01T09:00:00", "changeType": "enable"},
+                           format="json")
+    assert_field_error(response, "scheduledAt")
+    assert "timezone" in response.json()["fields"]["scheduledAt"][0]
+    assert not ScheduledChange.objects.exists()
+
+
+@pytest.mark.parametrize("query,field", [("pageSize=abc", "pageSize"), ("pageSize=0", "pageSize"),
+                                         ("archived=maybe", "archived")])
+def test_flag_list__malformed_query_parameter__400_names_it(client, query, field):
+    assert_field_error(client.get(f"{P}/flags/?{query}"), field)
+
+
+def test_flag_list__page_size__honoured(client):
+    body = client.get(f"{P}/flags/?pageSize=1").json()
+    assert len(body["results"]) == 1 and body["count"] == 2
