@@ -37,17 +37,25 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 def project_get_for_user(user, key: str, *, min_role: str = Role.VIEWER,
                          organization: str | None = None) -> Project:
-    """The caller's project ``key``; ``organization`` (a slug) picks one when keys clash."""
+    """The caller's project ``key``; ``organization`` (a slug) picks one when keys clash.
+
+    When the key is in several organizations the caller can reach, the one of the caller's
+    own memberships wins: a superuser reaches every organization, and another organization's
+    project of the same name must not break the commands they use every day.
+    """
     projects = projects_for_user(user).filter(key=key)
     if organization:
         projects = projects.filter(organization__slug=organization)
-    projects = list(projects[:2])
-    if not projects:
+    found = list(projects[:2])
+    if not found:
         raise Http404("project not found")
-    if len(projects) > 1:
+    if len(found) > 1:
+        found = list(projects.filter(organization__memberships__user=user)[:2])
+    if len(found) != 1:
         raise ValidationError({"organization": [
             f"project {key!r} exists in several of your organizations; "
             "add ?organization=<slug>"]})
+    projects = found
     project = projects[0]
     require_role(user, project.organization_id, min_role)
     return project

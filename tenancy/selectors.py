@@ -40,6 +40,17 @@ def organizations_for_user(user) -> QuerySet[Organization]:
     return Organization.objects.filter(memberships__user=user)
 
 
+def organization_default_for_user(user) -> Organization | None:
+    """The organization a request that names none is about: the caller's only one, or else
+    the only one the caller is a member of (superusers reach all); None when that is unclear."""
+    for organizations in (organizations_for_user(user),
+                          Organization.objects.filter(memberships__user=user)):
+        found = list(organizations[:2])
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
 def organization_get_for_user(user, slug: str, *, min_role: str = Role.VIEWER) -> Organization:
     organization = organizations_for_user(user).filter(slug=slug).first()
     if organization is None:

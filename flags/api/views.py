@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
 from tenancy.models import Role
-from tenancy.selectors import organization_get_for_user, organizations_for_user
+from tenancy.selectors import organization_default_for_user, organization_get_for_user
 
 from .. import scheduling, selectors, services
 from ..audit import Actor
@@ -78,10 +78,10 @@ class ProjectListView(APIView):
         data = validated(s.ProjectCreateInput, request)
         slug = data.get("organization")
         if not slug:
-            organizations = list(organizations_for_user(request.user)[:2])
-            if len(organizations) != 1:
+            default = organization_default_for_user(request.user)
+            if default is None:
                 return validation_response({"organization": ["name the organization (slug)"]})
-            slug = organizations[0].slug
+            slug = default.slug
         organization = organization_get_for_user(request.user, slug, min_role=Role.ADMIN)
         project = services.project_create(organization=organization, key=data["key"],
                                           name=data.get("name", ""),

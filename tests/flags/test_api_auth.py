@@ -240,3 +240,33 @@ def test_project__same_key_in_two_of_my_orgs__400_asks_for_organization(world, o
     assert response.status_code == 400
     assert "organization" in response.json()["fields"]
     assert client.get(f"{P}/?organization=second").json()["organization"] == "second"
+
+
+def test_project__superuser_member_of_one_org__own_project_wins_when_keys_clash(world,
+                                                                                django_user_model):
+    # Given the demo's superuser, admin of acme, and another organization's project "demo"
+    # (issue 15, defect 4: every README command answered 400 then)
+    from tenancy.models import Membership, Organization
+
+    staff = django_user_model.objects.create_superuser("boss", "b@x.io", "pw")
+    acme = Organization.objects.get(slug="acme")
+    Membership.objects.create(user=staff, organization=acme, role="admin")
+    services.project_create(organization=Organization.objects.create(slug="initech"),
+                            key="demo", actor=TEST_ACTOR)
+    client = bearer_client(staff)
+    # When they use the project by key, Then it is acme's; the other one by naming it
+    assert client.get(f"{P}/").json()["organization"] == "acme"
+    assert client.get(f"{P}/?organization=initech").json()["organization"] == "initech"
+    # and a project created without naming the organization goes to acme
+    created = client.post("/api/v1/projects/", {"key": "fresh"}, format="json")
+    assert created.status_code == 201 and created.json()["organization"] == "acme"
+
+
+def test_project__superuser_with_no_membership__clash_still_asks(world, django_user_model):
+    from tenancy.models import Organization
+
+    staff = django_user_model.objects.create_superuser("root", "r@x.io", "pw")
+    services.project_create(organization=Organization.objects.create(slug="initech"),
+                            key="demo", actor=TEST_ACTOR)
+    response = bearer_client(staff).get(f"{P}/")
+    assert response.status_code == 400 and "organization" in response.json()["fields"]
