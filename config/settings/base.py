@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import dj_database_url
 
+from config.logging import component_levels
+
 
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -233,9 +235,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact": {"()": "streaming.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "streaming.logging.RedactSecretsFilter"},
+                "routine": {"()": "config.logging.RoutineTasksFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "filters": ["redact"]}},
+                             "filters": ["redact", "routine"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # LOG_LEVELS="celery=WARNING,flags=DEBUG": a level per component (logger name prefix).
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                **component_levels(os.environ.get("LOG_LEVELS", ""))},
 }

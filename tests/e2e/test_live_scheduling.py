@@ -76,3 +76,20 @@ def test_cancelled_before_its_time__never_applied(stack, api):
     time.sleep(4)
     assert api.get(f"{STATE}scheduled-changes/{change['id']}/").json()["status"] == "cancelled"
     assert api.get(STATE).json()["version"] == before
+
+
+def test_worker_console__idle_sweeps_silent_applied_ones_logged(stack, api):
+    # issue 15, item 13: beat's one-second sweep printed three INFO lines a second
+    log = next((log for _, log in stack.processes if log.name == "celery.log"), None) \
+        or stack.start_worker()
+    stack.wait_for_log(log, "ready.")
+    change, _ = schedule(api, "disable", 2)
+    wait_status(api, change["id"], "applied", timeout=30)
+    stack.wait_for_log(log, "'applied': 1")  # the sweep that did something is reported
+    text = log.read_text()
+    assert "Sending due task apply-due-scheduled-changes" not in text
+    idle_sweeps = [line for line in text.splitlines()
+                   if "apply_due_scheduled_changes[" in line and line.endswith(": {}")]
+    assert idle_sweeps == []
+    assert "received" not in "".join(line for line in text.splitlines()
+                                     if "apply_due_scheduled_changes[" in line)
