@@ -34,14 +34,7 @@ run: demo
 	@echo "  admin:     http://$(HOST):$(PORT)/admin/   (staff login above)"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "Press Ctrl-C to stop the server, the worker and beat."
-	@pids=""; \
-	stop() { trap - INT TERM EXIT; echo; echo "Stopping server, worker and beat ..."; \
-	         kill -TERM $$pids 2>/dev/null; wait $$pids 2>/dev/null; exit 0; }; \
-	trap stop INT TERM EXIT; \
-	$(VENV)/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
-	    --schedule=$(VAR_DIR)/celerybeat-schedule & pids="$$pids $$!"; \
-	$(PY) manage.py serve --host $(HOST) --port $(PORT) & pids="$$pids $$!"; \
-	wait -n $$pids
+	@$(PY) config/launcher.py --host $(HOST) --port $(PORT) --var-dir $(VAR_DIR)
 
 ## test: the whole suite (SQLite by default; DATABASE_URL / REDIS_URL switch backends)
 test: setup

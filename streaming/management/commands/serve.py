@@ -30,11 +30,18 @@ class Command(BaseCommand):
         application = import_string(settings.ASGI_APPLICATION)
         from streaming.hub import hub
 
+        stopping = []
+
         async def stop_gracefully():
             # End every open stream properly (clients resume elsewhere with Last-Event-ID),
-            # then stop; daphne's own handlers would cancel them mid-response.
+            # then stop; daphne's own handlers would cancel them mid-response. A second signal
+            # (Ctrl-C, then a supervisor's TERM) must not stop the reactor twice.
+            if stopping:
+                return
+            stopping.append(True)
             await hub.shut_down()
-            reactor.stop()
+            if reactor.running:
+                reactor.stop()
 
         from daphne.server import twisted_loop as loop  # the loop daphne's reactor runs on
 
