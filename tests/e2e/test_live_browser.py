@@ -77,3 +77,15 @@ def test_browser_eventsource__revoked_client_key_shows_closed(stack, browser):
                 "document.getElementById('status').textContent.startsWith('closed')", 10)
 
         browser.run(scenario)
+
+
+def test_browser_eventsource__refused_key__page_says_so(stack, browser):
+    # issue 15, defect 5: the page showed "reconnecting…" forever
+    async def scenario(page):
+        await page.goto(f"{stack.base_url}/live/flags/?sdkKey=cli-not-a-key")
+        await page.wait_for("document.getElementById('status').textContent"
+                            ".startsWith('key refused')")
+        text = await page.eval("document.getElementById('status').textContent")
+        assert "unknown, revoked or expired" in text
+
+    browser.run(scenario)

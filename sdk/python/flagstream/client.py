@@ -58,7 +58,10 @@ class FlagstreamClient:
         self._last_event_id: str | None = None
         self._listeners: list[Listener] = []
         self._ready = threading.Event()
+        self._settled = threading.Event()  # ready, or given up (the key was refused)
         self._stop = threading.Event()
+        self._failures = 0  # since the last success, for rate-limited warnings
+        self._last_warning = float("-inf")
         self._fatal: str | None = None
         self._stream_response: httpx.Response | None = None
         self._thread = threading.Thread(target=self._run, name="flagstream", daemon=True)
@@ -69,8 +72,10 @@ class FlagstreamClient:
     # --- public API -----------------------------------------------------------------------
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
-        """Block until the first configuration arrived (True) or ``timeout`` passed (False)."""
-        return self._ready.wait(timeout)
+        """Block until the first configuration arrived (True), or ``timeout`` passed or the
+        server refused the key (False at once; ``error`` says why)."""
+        self._settled.wait(timeout)
+        return self._ready.is_set()
 
     @property
     def ready(self) -> bool:
@@ -166,6 +171,7 @@ class FlagstreamClient:
         self._install({"flags": dict(document.get("flags", {})),
                        "segments": dict(document.get("segments", {}))})
         self._ready.set()
+        self._settled.set()
         self._notify("put", None, document)
 
     def _apply_event(self, event_type: str, data: dict) -> None:
@@ -209,6 +215,7 @@ class FlagstreamClient:
         document = response.json()
         before = self._config
         self._apply_put(document)
+        self._recovered()
         if before.get("flags") != document.get("flags"):
             logger.debug("flagstream configuration updated by polling")
 
@@ -227,6 +234,7 @@ class FlagstreamClient:
             self._stream_response = response
             self.stream_connected = True
             self._backoff_attempt = 0
+            self._recovered()
             for sse in source.iter_sse():
                 if self._stop.is_set():
                     return
@@ -249,6 +257,35 @@ class FlagstreamClient:
                 else:
                     self._apply_event(sse.event, json.loads(sse.data))
 
+    # At most one warning per this many seconds while the server cannot be reached.
+    WARNING_INTERVAL = 30.0
+
+    def _failed(self, what: str) -> None:
+        """Log a failure: the first at once, then one warning per WARNING_INTERVAL saying how
+        many there were (a retry loop must not flood the application's log)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._last_warning >= self.WARNING_INTERVAL:
+            more = f" ({self._failures} failures so far)" if self._failures > 1 else ""
+            logger.warning("flagstream %s; retrying with backoff%s", what, more)
+            self._last_warning = now
+        else:
+            logger.debug("flagstream %s; retrying", what)
+
+    def _recovered(self) -> None:
+        if self._failures:
+            logger.info("flagstream: connected again after %d failures", self._failures)
+        self._failures = 0
+        self._last_warning = float("-inf")
+
+    def _give_up(self) -> None:
+        if self._ready.is_set():
+            logger.error("flagstream: %s; keeping the last configuration", self._fatal)
+        else:
+            logger.error("flagstream: %s; no configuration was loaded, so every flag "
+                         "evaluates to its default", self._fatal)
+        self._settled.set()
+
     def _backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff: uniform in [0, min(max, base·2^attempt)]."""
         return random.uniform(0, min(self.max_backoff, self.initial_backoff * (2 ** attempt)))
@@ -268,12 +305,12 @@ class FlagstreamClient:
                     self._stop.wait(self.poll_interval)
                     continue
             except PermissionError:
-                logger.error("flagstream: %s; keeping the last configuration", self._fatal)
+                self._give_up()
                 return
             except Exception as exc:  # noqa: BLE001 - any failure: back off, poll meanwhile
                 if self._stop.is_set():
                     return
-                logger.warning("flagstream stream failed (%s); retrying", exc)
+                self._failed(f"stream failed ({exc})")
             finally:
                 self.stream_connected = False
                 self._stream_response = None
@@ -285,8 +322,8 @@ class FlagstreamClient:
                     self._poll()
                     last_poll = time.monotonic()
                 except PermissionError:
-                    logger.error("flagstream: %s", self._fatal)
+                    self._give_up()
                     return
                 except Exception as exc:  # noqa: BLE001
-                    logger.warning("flagstream poll failed (%s)", exc)
+                    self._failed(f"poll failed ({exc})")
             self._stop.wait(delay)
