@@ -69,6 +69,7 @@ class EnvironmentKeyStream(StreamKind):
     """A stream of the environment channel the presented key belongs to."""
 
     channel_prefix = ENVIRONMENT_PREFIX
+    openapi_security = ("sdkKey", "sdkKeyHeader", "sdkClientKeyQuery")
 
     def sdk_key(self, request, cached_only: bool):
         try:
@@ -111,6 +112,8 @@ class EventsStream(EnvironmentKeyStream):
     name = "events"
     path = "/api/v1/events/stream"
     pushpin = True
+    openapi_query = {"flags": "comma-separated flag keys to keep",
+                     "tags": "comma-separated tags whose flags to keep"}
 
     def authorize(self, request, *, cached_only=False):
         return self.plan(self.sdk_key(request, cached_only),
@@ -136,6 +139,8 @@ class OFREPStream(EnvironmentKeyStream):
     name = "ofrep"
     path = "/ofrep/v1/stream"
     latest_only = True
+    openapi_security = ()
+    openapi_query = {"token": "the stream token of an OFREP bulk response's eventStreams URL"}
     render = staticmethod(render_refetch)
 
     def authorize(self, request, *, cached_only=False):

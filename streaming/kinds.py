@@ -131,6 +131,41 @@ class StreamKind:
             raise NotCached
         return [], current
 
+    # How the stream is authenticated, for its OpenAPI description: security scheme names
+    # (see streaming.openapi), and query parameters it reads besides lastEventId.
+    openapi_security: tuple[str, ...] = ()
+    openapi_query: dict[str, str] = {}
+
+    def openapi(self) -> dict:
+        """This stream's OpenAPI path item: a GET answered with ``text/event-stream``."""
+        doc = (type(self).__doc__ or self.name).strip()
+        summary, _, description = doc.partition("\n")
+        params = [{"name": "Last-Event-ID", "in": "header", "required": False,
+                   "schema": {"type": "string"},
+                   "description": "Resume after this event id (``<channel>:<n>``)."},
+                  {"name": "lastEventId", "in": "query", "required": False,
+                   "schema": {"type": "string"}, "description": "The same, for EventSource."}]
+        params += [{"name": name, "in": "query", "required": False,
+                    "schema": {"type": "string"}, "description": text}
+                   for name, text in self.openapi_query.items()]
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        operation = {
+            "operationId": f"stream_{self.name}", "tags": ["streams"],
+            "summary": summary.strip(), "description": " ".join(description.split()),
+            "parameters": params,
+            "responses": {
+                "200": {"description": "Server-Sent Events: ``stream-open``, the opening, then "
+                                       "one event per change; a ``:`` comment as heartbeat.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "400": {"description": "Last-Event-ID is not an id of this stream",
+                        "content": error},
+                "401": {"description": "No, a wrong or a revoked credential", "content": error},
+            },
+        }
+        if self.openapi_security:
+            operation["security"] = [{name: []} for name in self.openapi_security]
+        return {"get": operation}
+
     def grip_eligible(self, request: StreamRequest) -> bool:
         """Whether Pushpin can hold this request's stream: it fans a channel out unchanged,
         so a stream that filters or re-renders events stays with the origin."""

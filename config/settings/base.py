@@ -208,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Endpoints Django's URL resolver does not route to DRF: the SDK API and OFREP (plain
+    # views) and every registered stream kind (served from ASGI).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "flags.api.openapi.add_sdk_paths",
+                             "streaming.openapi.add_stream_paths"],
 }
 
 # --- Flagstream -----------------------------------------------------------------------------
