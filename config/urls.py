@@ -5,6 +5,21 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flags.api import ofrep, sdk_views
 
+admin.site.site_header = "Flagstream"
+admin.site.site_title = "Flagstream"
+admin.site.index_title = "Flags, tenants and keys"
+
+
+def _superusers_only(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+# Celery beat's own tables (periodic tasks, schedules) are the operator's business: the one
+# schedule lives in config/celery.py. Staff who are not superusers do not see them.
+for _model, _model_admin in admin.site._registry.items():
+    if _model._meta.app_label == "django_celery_beat":
+        _model_admin.has_module_permission = _superusers_only
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
     path("admin/", admin.site.urls),

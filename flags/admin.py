@@ -10,11 +10,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from tenancy.admin import TenantScopedAdmin
 
 from . import services
-from .audit import Actor
+from .audit import Actor, audit_diff
 from .exceptions import ConflictError, VersionMismatch
 from .models import (
     AuditLog,
@@ -238,23 +239,58 @@ class FlagStateInline(admin.TabularInline):
         return format_html('<a href="{}">Edit targeting</a>', url)
 
 
+def _short(value) -> str:
+    text = "—" if value is None else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def format_audit_change(entry: AuditLog):
+    """An audit entry as a reader wants it: one line per changed field (before → after), and
+    the whole before/after JSON one click away."""
+    rows = audit_diff(entry.before, entry.after)
+    lines = format_html_join("", "<li><b>{}</b>: <code>{}</code> → <code>{}</code></li>",
+                             ((path, _short(old), _short(new)) for path, old, new in rows))
+    raw = json.dumps({"before": entry.before, "after": entry.after}, indent=2,
+                     ensure_ascii=False)
+    return format_html('<ul class="audit-diff">{}</ul><details><summary>JSON</summary>'
+                       '<pre>{}</pre></details>', lines or mark_safe("<li>no change</li>"),
+                       raw)
+
+
+def audit_actor(entry: AuditLog) -> str:
+    if entry.actor_label:
+        return entry.actor_label
+    return entry.actor.get_username() if entry.actor else entry.source
+
+
 class AuditInline(admin.TabularInline):
-    """The flag's audit trail, newest first."""
+    """The flag's latest changes, newest first, each as a readable diff (all of them: the
+    audit log's own page, linked from the flag)."""
 
     model = AuditLog
     fk_name = "flag"
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ["created_at", "action", "environment", "source", "actor_label", "change"]
+    fields = ["created_at", "action", "environment", "source", "who", "change"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
-    verbose_name_plural = "audit trail"
+    verbose_name_plural = "audit trail (latest 20)"
+    shown = 20
 
-    @admin.display(description="before → after")
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("actor", "environment")
+        latest = list(queryset.order_by("-created_at", "-id").values_list("pk", flat=True)
+                      [:self.shown])
+        return queryset.filter(pk__in=latest)
+
+    @admin.display(description="who")
+    def who(self, entry):
+        return audit_actor(entry)
+
+    @admin.display(description="what changed")
     def change(self, entry):
-        return format_html("<code>{}</code><br>→ <code>{}</code>",
-                           json.dumps(entry.before)[:300], json.dumps(entry.after)[:300])
+        return format_audit_change(entry)
 
 
 def format_condition(constraint: dict) -> str:
@@ -283,7 +319,7 @@ class FlagAdmin(FlagsAdmin):
     organization_path = "project__organization"
     form = FlagAdminForm
     service_fields = {"variants": "variants", "key": "key", "kind": "kind", "tags": "tag_names"}
-    list_display = ["key", "name", "project", "kind", "tag_list", "environments", "archived"]
+    list_display = ["key", "name", "project", "kind", "tag_list", "environments", "lifecycle"]
     list_filter = ["project", "kind", "archived", "tags__name"]
     search_fields = ["key", "name", "description", "tags__name"]
     inlines = [FlagStateInline, AuditInline]
@@ -293,12 +329,22 @@ class FlagAdmin(FlagsAdmin):
             "tags", "states__environment")
 
     def get_readonly_fields(self, request, obj=None):
-        return ["project", "key", "kind", "salt"] if obj else []
+        return ["project", "key", "kind", "salt", "audit_history"] if obj else []
 
     def get_fields(self, request, obj=None):
         fields = ["project", "key", "name", "description", "kind", "variants", "tag_names",
                   "archived"]
-        return fields + ["salt"] if obj else fields
+        return fields + ["salt", "audit_history"] if obj else fields
+
+    @admin.display(description="status", ordering="archived")
+    def lifecycle(self, flag):
+        return "archived" if flag.archived else "live"
+
+    @admin.display(description="audit")
+    def audit_history(self, flag):
+        count = AuditLog.objects.filter(flag=flag).count()
+        url = reverse("admin:flags_auditlog_changelist") + f"?flag__id__exact={flag.pk}"
+        return format_html('<a href="{}">all {} changes of this flag</a>', url, count)
 
     @admin.display(description="tags")
     def tag_list(self, flag):
@@ -522,8 +568,21 @@ class SegmentAdmin(FlagsAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(FlagsAdmin):
-    list_display = ["created_at", "action", "subject", "project", "environment", "source",
-                    "actor_label", "remote_addr"]
+    list_display = ["created_at", "action", "subject", "environment", "source", "who",
+                    "change"]
+    list_per_page = 50
+
+    @admin.display(description="who")
+    def who(self, entry):
+        return audit_actor(entry)
+
+    @admin.display(description="what changed")
+    def change(self, entry):
+        return format_audit_change(entry)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "environment")
+
     list_filter = ["source", "action", "project"]
     search_fields = ["subject", "actor_label"]
     date_hierarchy = "created_at"

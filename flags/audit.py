@@ -59,3 +59,25 @@ def audit_record(**fields) -> AuditLog:
     entry = audit_entry(**fields)
     entry.save()
     return entry
+
+
+def audit_diff(before: Any, after: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """What an audit entry changed, field by field: ``[(dotted.path, before, after), …]``.
+
+    Objects are compared key by key (nested objects too); anything else, lists included, as
+    a whole. A field only in ``after`` was added (before is None), only in ``before`` removed.
+    """
+    if isinstance(before, dict) or isinstance(after, dict):
+        if before is None:
+            before = {}  # created: every field is new
+        if after is None:
+            after = {}  # deleted: every field is gone
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes = []
+        for key in list(before) + [k for k in after if k not in before]:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            changes += audit_diff(before.get(key), after.get(key), path)
+        return changes
+    if before == after:
+        return []
+    return [(prefix or "value", before, after)]
