@@ -263,7 +263,19 @@ def audit_actor(entry: AuditLog) -> str:
     return entry.actor.get_username() if entry.actor else entry.source
 
 
-class AuditInline(admin.TabularInline):
+class AuditColumns:
+    """The columns every audit listing shows besides its own."""
+
+    @admin.display(description="who")
+    def who(self, entry):
+        return audit_actor(entry)
+
+    @admin.display(description="what changed")
+    def change(self, entry):
+        return format_audit_change(entry)
+
+
+class AuditInline(AuditColumns, admin.TabularInline):
     """The flag's latest changes, newest first, each as a readable diff (all of them: the
     audit log's own page, linked from the flag)."""
 
@@ -283,14 +295,6 @@ class AuditInline(admin.TabularInline):
         latest = list(queryset.order_by("-created_at", "-id").values_list("pk", flat=True)
                       [:self.shown])
         return queryset.filter(pk__in=latest)
-
-    @admin.display(description="who")
-    def who(self, entry):
-        return audit_actor(entry)
-
-    @admin.display(description="what changed")
-    def change(self, entry):
-        return format_audit_change(entry)
 
 
 def format_condition(constraint: dict) -> str:
@@ -567,18 +571,11 @@ class SegmentAdmin(FlagsAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(FlagsAdmin):
+class AuditLogAdmin(AuditColumns, FlagsAdmin):
     list_display = ["created_at", "action", "subject", "environment", "source", "who",
                     "change"]
     list_per_page = 50
 
-    @admin.display(description="who")
-    def who(self, entry):
-        return audit_actor(entry)
-
-    @admin.display(description="what changed")
-    def change(self, entry):
-        return format_audit_change(entry)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor", "environment")
