@@ -576,7 +576,6 @@ class AuditLogAdmin(AuditColumns, FlagsAdmin):
                     "change"]
     list_per_page = 50
 
-
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor", "environment")
 
