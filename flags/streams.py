@@ -49,18 +49,23 @@ def _csv(value: str | None) -> set[str]:
     return {part.strip() for part in (value or "").split(",") if part.strip()}
 
 
+def concerns(payload: dict, flag_keys: set[str], tags: set[str]) -> bool:
+    """Whether a change event is about one of ``flag_keys``, a flag tagged with one of
+    ``tags``, or a segment that one of ``flag_keys`` uses."""
+    if payload.get("flagKey") in flag_keys:
+        return True
+    if tags and tags.intersection(payload.get("tags") or ()):
+        return True
+    return bool(flag_keys.intersection(payload.get("flags") or ()))  # segment changes
+
+
 def flag_filter(flag_keys: set[str], tags: set[str]):
-    """Accept events about any of ``flag_keys`` or any flag tagged with one of ``tags``."""
+    """The ``?flags=``/``?tags=`` filter of a stream; None (everything) when both are empty."""
     if not flag_keys and not tags:
         return None
 
     def accepts(event) -> bool:
-        payload = event.payload
-        if payload.get("flagKey") in flag_keys:
-            return True
-        if tags and tags.intersection(payload.get("tags") or ()):
-            return True
-        return bool(flag_keys.intersection(payload.get("flags") or ()))  # segment changes
+        return concerns(event.payload, flag_keys, tags)
 
     return accepts
 

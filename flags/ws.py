@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import parse_qsl
-
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from streaming.db import run_db
 from streaming.frames import StreamEvent
 from streaming.hub import CLOSE, REVOKED, SHUTDOWN, Subscription, hub
+from streaming.kinds import StreamRequest
 
 from .channels import environment_channel
 from .sdk_auth import SDKAuthError, authenticate_sdk_request, raw_key_from
 from .sdk_requests import SDKInputError, evaluation_context, evaluator_for, result_body
-from .streams import sdk_key_credential_kind
+from .streams import concerns, sdk_key_credential_kind
 
 UNAUTHORIZED = 4401
 
@@ -35,13 +34,11 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "flag-socket-uses-the-hub"
 
     async def connect(self):
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in self.scope.get("headers", [])}
-        query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+        request = StreamRequest(self.scope)  # the same header and query reading as streams
         await self.accept()
         try:
             self.sdk_key = await run_db(authenticate_sdk_request,
-                                        raw_key_from(headers.get, query))
+                                        raw_key_from(request.header, request.query))
         except SDKAuthError as exc:
             await self.send_json({"type": "error", "error": exc.code, "detail": exc.detail})
             await self.close(code=UNAUTHORIZED)
@@ -64,14 +61,7 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
             self.pump_task.cancel()
 
     def accepts(self, event: StreamEvent) -> bool:
-        if self.all:
-            return True
-        payload = event.payload
-        if payload.get("flagKey") in self.flags:
-            return True
-        if self.tags.intersection(payload.get("tags") or ()):
-            return True
-        return bool(self.flags.intersection(payload.get("flags") or ()))
+        return self.all or concerns(event.payload, self.flags, self.tags)
 
     async def pump(self):
         while True:

@@ -180,7 +180,7 @@ class Registry:
         self.websockets: list[tuple[str, object]] = []
 
     def register(self, kind: StreamKind) -> StreamKind:
-        """Add a stream kind (and the credential kind it names, if any)."""
+        """Add a stream kind; its credential kind is registered with register_credential."""
         if not kind.name or not kind.path.startswith("/") or not kind.channel_prefix:
             raise ValueError("a stream kind needs a name, a path and a channel prefix")
         taken = self.kinds.get(kind.name) or self.paths.get(kind.path.rstrip("/"))
@@ -189,10 +189,6 @@ class Registry:
         self.kinds[kind.name] = kind
         self.paths[kind.path.rstrip("/")] = kind
         return kind
-
-    def unregister(self, kind: StreamKind) -> None:
-        self.kinds.pop(kind.name, None)
-        self.paths.pop(kind.path.rstrip("/"), None)
 
     def register_credential(self, credential_kind: CredentialKind) -> CredentialKind:
         self.credentials[credential_kind.name] = credential_kind

@@ -2,8 +2,6 @@
 SSE server (or, through Pushpin, to a hold instruction), every registered WebSocket path to its
 consumer, and everything else to Django."""
 
-from urllib.parse import parse_qs
-
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import path
 
@@ -39,8 +37,7 @@ class StreamRouter:
             await send_json(send, 400, {"error": "bad_proxy_signature",
                                         "detail": "Grip-Sig did not verify against GRIP_URL"})
             return
-        query = parse_qs(scope.get("query_string", b"").decode())
-        if "es-meta" in query:
+        if "es-meta" in request.query:
             await self.django_app(scope, receive, send)  # Pushpin's follow-up: the library's view
         elif kind.grip_eligible(request):
             await serve_grip(kind, request, send)  # Pushpin will hold it
