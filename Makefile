@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo bench bench-evaluation bench-fanout bench-publish bench-scheduled clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ run: demo
 ## test: the whole suite (SQLite by default; DATABASE_URL / REDIS_URL switch backends)
 test: setup
 	@$(PY) -m pytest -c tests/pytest.ini --rootdir=. $(PYTEST_ARGS)
+
+## screenshots: the admin pictures in docs/screenshots/ (headless Chromium: apt-get install chromium)
+screenshots: setup
+	@$(PY) docs/screenshots/take.py
 
 ## bench-evaluation: evaluation speed against flagsmith-flag-engine, UnleashClient and growthbook
 bench-evaluation: setup

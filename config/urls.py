@@ -8,6 +8,9 @@ from flags.api import ofrep, sdk_views
 admin.site.site_header = "Flagstream"
 admin.site.site_title = "Flagstream"
 admin.site.index_title = "Flags, tenants and keys"
+# The sidebar repeats the index on every page and leaves a 1280 px screen too little room for
+# the lists: breadcrumbs and the index navigate instead.
+admin.site.enable_nav_sidebar = False
 
 
 def _superusers_only(request) -> bool:

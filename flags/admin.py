@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.safestring import mark_safe
 
 from tenancy.admin import TenantScopedAdmin
@@ -30,6 +31,14 @@ from .models import (
     Segment,
 )
 from .scheduling import scheduled_change_cancel, scheduled_change_create
+from .targeting_editor import (
+    OPERATOR_LABELS,
+    TargetingWidget,
+    constraints_widget,
+    describe_path,
+    state_widgets,
+    variants_widget,
+)
 
 
 def admin_actor(request) -> Actor:
@@ -37,12 +46,17 @@ def admin_actor(request) -> Actor:
 
 
 def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict) -> None:
-    """Show a service's ValidationError on the form field it names (or the whole form)."""
+    """Show a service's ValidationError on the form field it names (or the whole form), in
+    words ("Rule 2 › split: …"), and to a targeting editor on the rule and input it names."""
     for path, messages_ in services.validation_error_fields(error).items():
         head = path.split(".")[0]
         field = field_map.get(head)
-        text = "; ".join(messages_) if path == head else f"{path}: {'; '.join(messages_)}"
+        message = "; ".join(messages_)
+        text = message if path == head else f"{describe_path(path)}: {message}"
         form.add_error(field if field in form.fields else None, text)
+        widget = form.fields[field].widget if field in form.fields else None
+        if isinstance(widget, TargetingWidget):
+            widget.add_error(path, message)
 
 
 class FlagsAdmin(TenantScopedAdmin):
@@ -57,6 +71,9 @@ class FlagsAdmin(TenantScopedAdmin):
                         Project: "organization__in",
                         Environment: "project__organization__in"}
     service_fields: dict = {}
+
+    class Media:
+        css = {"all": ["flags/admin.css"]}
 
     def service_save(self, request, obj, data):
         """Create (``obj`` is None) or change through a service; returns the saved object."""
@@ -203,12 +220,14 @@ class FlagAdminForm(forms.ModelForm):
     class Meta:
         model = Flag
         fields = ["project", "key", "name", "description", "kind", "variants", "archived"]
-        help_texts = {"variants": 'A list such as [{"key": "red", "value": "red"}]. '
-                                  "Boolean flags may leave it empty for true/false."}
+        help_texts = {"variants": "The values the flag can serve. Boolean flags may leave "
+                                  "them empty for true and false."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["variants"].required = False
+        self.fields["variants"].widget = variants_widget(self.instance if self.instance.pk
+                                                         else None)
         if self.instance.pk:
             self.fields["tag_names"].initial = ", ".join(
                 sorted(t.name for t in self.instance.tags.all()))
@@ -244,12 +263,23 @@ def _short(value) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+def _shown(path: str, value):
+    """A value of an audit diff: a rule or a default rule in words, anything else as JSON."""
+    if isinstance(value, dict):
+        head, _, rest = path.partition(".")
+        if head == "rules" and rest.isdigit():
+            return format_html("<span class=\"audit-words\">{}</span>", format_rule(value))
+        if path == "defaultRule":
+            return format_html("<span class=\"audit-words\">{}</span>", format_outcome(value))
+    return format_html("<code>{}</code>", _short(value))
+
+
 def format_audit_change(entry: AuditLog):
-    """An audit entry as a reader wants it: one line per changed field (before → after), and
-    the whole before/after JSON one click away."""
+    """An audit entry as a reader wants it: one line per changed field (before → after), rules
+    in words, and the whole before/after JSON one click away."""
     rows = audit_diff(entry.before, entry.after)
-    lines = format_html_join("", "<li><b>{}</b>: <code>{}</code> → <code>{}</code></li>",
-                             ((path, _short(old), _short(new)) for path, old, new in rows))
+    lines = format_html_join("", "<li><b>{}</b>: {} → {}</li>", (
+        (describe_path(path), _shown(path, old), _shown(path, new)) for path, old, new in rows))
     raw = json.dumps({"before": entry.before, "after": entry.after}, indent=2,
                      ensure_ascii=False)
     return format_html('<ul class="audit-diff">{}</ul><details><summary>JSON</summary>'
@@ -266,9 +296,21 @@ def audit_actor(entry: AuditLog) -> str:
 class AuditColumns:
     """The columns every audit listing shows besides its own."""
 
-    @admin.display(description="who")
+    @admin.display(description="when", ordering="created_at")
+    def when(self, entry):
+        return localtime(entry.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="action", ordering="action")
+    def what(self, entry):
+        return entry.action.replace("_", " ")
+
+    @admin.display(description="who (source)")
     def who(self, entry):
-        return audit_actor(entry)
+        return f"{audit_actor(entry)} ({entry.get_source_display()})"
+
+    @admin.display(description="environment", ordering="environment__key")
+    def environment_key(self, entry):
+        return entry.environment.key if entry.environment else "—"
 
     @admin.display(description="what changed")
     def change(self, entry):
@@ -284,7 +326,7 @@ class AuditInline(AuditColumns, admin.TabularInline):
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ["created_at", "action", "environment", "source", "who", "change"]
+    fields = ["when", "what", "environment_key", "who", "change"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
     verbose_name_plural = "audit trail (latest 20)"
@@ -298,11 +340,14 @@ class AuditInline(AuditColumns, admin.TabularInline):
 
 
 def format_condition(constraint: dict) -> str:
-    if constraint.get("operator") == "segment_match":
-        return f"in segment {', '.join(map(str, constraint.get('values', [])))}"
+    """``country is one of US, CA``: a condition in the editor's words."""
+    operator = constraint.get("operator")
     values = constraint.get("values")
-    shown = "" if values is None else " [" + ", ".join(map(str, values)) + "]"
-    return f"{constraint.get('attribute')} {constraint.get('operator')}{shown}"
+    joiner = ", " if operator in ("in", "not_in") else " or "
+    shown = "" if values is None else " " + joiner.join(map(str, values))
+    if operator == "segment_match":
+        return f"in segment{shown}"
+    return f"{constraint.get('attribute')} {OPERATOR_LABELS.get(operator, operator)}{shown}"
 
 
 def format_outcome(rule: dict) -> str:
@@ -311,11 +356,24 @@ def format_outcome(rule: dict) -> str:
     return " / ".join(f"{p.get('variant')} {p.get('weight')}%" for p in rule.get("distribution", []))
 
 
+def format_conditions(rule: dict) -> str:
+    return " and ".join(format_condition(c) for c in rule.get("constraints", [])) or "everyone"
+
+
+def format_rule(rule: dict) -> str:
+    return f"if {format_conditions(rule)} → {format_outcome(rule)}"
+
+
 def format_state_rules(state: FlagState):
-    rows = [(" and ".join(format_condition(c) for c in rule.get("constraints", [])) or "everyone",
-             format_outcome(rule)) for rule in state.rules]
+    rows = [(format_conditions(rule), format_outcome(rule)) for rule in state.rules]
     rows.append(("otherwise", format_outcome(state.default_rule)))
     return format_html("<ol>{}</ol>", format_html_join("", "<li>{} → <b>{}</b></li>", rows))
+
+
+class TagFilter(admin.AllValuesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "tag"
 
 
 @admin.register(Flag)
@@ -324,7 +382,7 @@ class FlagAdmin(FlagsAdmin):
     form = FlagAdminForm
     service_fields = {"variants": "variants", "key": "key", "kind": "kind", "tags": "tag_names"}
     list_display = ["key", "name", "project", "kind", "tag_list", "environments", "lifecycle"]
-    list_filter = ["project", "kind", "archived", "tags__name"]
+    list_filter = ["project", "kind", "archived", ("tags__name", TagFilter)]
     search_fields = ["key", "name", "description", "tags__name"]
     inlines = [FlagStateInline, AuditInline]
 
@@ -356,7 +414,7 @@ class FlagAdmin(FlagsAdmin):
 
     @admin.display(description="environments")
     def environments(self, flag):
-        return format_html_join(" · ", "{}: <b>{}</b> v{}", (
+        return format_html_join(mark_safe("<br>"), "{}: <b>{}</b> v{}", (
             (state.environment.key, "ON" if state.enabled else "off", state.version)
             for state in flag.states.all()))
 
@@ -400,11 +458,11 @@ class FlagStateAdminForm(forms.ModelForm):
         model = FlagState
         fields = ["enabled", "off_variant", "rules", "default_rule", "prerequisites"]
         help_texts = {
-            "rules": 'Ordered. E.g. [{"constraints": [{"attribute": "country", "operator": '
-                     '"in", "values": ["US"]}], "variant": "green"}]',
-            "default_rule": '{"variant": "red"} or {"distribution": [{"variant": "a", '
-                            '"weight": 50}, {"variant": "b", "weight": 50}]}',
-            "prerequisites": '[{"flag": "other-flag", "variant": "true"}]',
+            "rules": "Checked in order: the first rule whose conditions all hold decides.",
+            "default_rule": "What everyone else gets while the flag is on.",
+            "prerequisites": "Other flags that must serve these variants first; otherwise "
+                             "this flag serves its off variant.",
+            "off_variant": "Served while the flag is off.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -412,6 +470,13 @@ class FlagStateAdminForm(forms.ModelForm):
         self.fields["loaded_version"].initial = self.instance.version
         for name in ("rules", "prerequisites"):
             self.fields[name].required = False
+        if self.instance.pk:
+            for name, widget in state_widgets(self.instance).items():
+                self.fields[name].widget = widget
+            variants = [v["key"] for v in self.instance.flag.variants]
+            if self.instance.off_variant not in variants:
+                variants.append(self.instance.off_variant)
+            self.fields["off_variant"].widget = forms.Select(choices=[(v, v) for v in variants])
 
 
 class ScheduledChangeInline(admin.TabularInline):
@@ -440,8 +505,12 @@ class FlagStateAdmin(FlagsAdmin):
     list_filter = ["environment__project", "environment__key", "enabled"]
     search_fields = ["flag__key"]
     readonly_fields = ["flag", "environment", "version", "rules_preview"]
-    fields = ["flag", "environment", "version", "enabled", "off_variant", "rules",
-              "rules_preview", "default_rule", "prerequisites", "loaded_version"]
+    fieldsets = [
+        (None, {"fields": ["flag", "environment", "version", "enabled", "off_variant",
+                           "loaded_version"]}),
+        ("Targeting", {"fields": ["prerequisites", "rules", "default_rule"]}),
+        ("As served now", {"fields": ["rules_preview"], "classes": ["collapse"]}),
+    ]
     actions = ["turn_on", "turn_off"]
     inlines = [ScheduledChangeInline]
 
@@ -542,6 +611,12 @@ class SegmentAdminForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["project", "key", "name", "description", "constraints"]
+        help_texts = {"constraints": "A context is in the segment when every condition holds."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["constraints"].widget = constraints_widget(
+            self.instance.project_id if self.instance.pk else None)
 
 
 @admin.register(Segment)
@@ -572,8 +647,7 @@ class SegmentAdmin(FlagsAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(AuditColumns, FlagsAdmin):
-    list_display = ["created_at", "action", "subject", "environment", "source", "who",
-                    "change"]
+    list_display = ["when", "what", "subject", "environment_key", "who", "change"]
     list_per_page = 50
 
     def get_queryset(self, request):

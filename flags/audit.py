@@ -64,8 +64,9 @@ def audit_record(**fields) -> AuditLog:
 def audit_diff(before: Any, after: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """What an audit entry changed, field by field: ``[(dotted.path, before, after), …]``.
 
-    Objects are compared key by key (nested objects too); anything else, lists included, as
-    a whole. A field only in ``after`` was added (before is None), only in ``before`` removed.
+    Objects are compared key by key (nested objects too), lists of objects (rules, variants)
+    item by item (``rules.2``); anything else as a whole. A field only in ``after`` was added
+    (before is None), only in ``before`` removed.
     """
     if isinstance(before, dict) or isinstance(after, dict):
         if before is None:
@@ -77,6 +78,18 @@ def audit_diff(before: Any, after: Any, prefix: str = "") -> list[tuple[str, Any
         for key in list(before) + [k for k in after if k not in before]:
             path = f"{prefix}.{key}" if prefix else str(key)
             changes += audit_diff(before.get(key), after.get(key), path)
+        return changes
+    if (isinstance(before, list) and isinstance(after, list)
+            and any(isinstance(item, dict) for item in before + after)):
+        changes = []
+        for index in range(max(len(before), len(after))):
+            old = before[index] if index < len(before) else None
+            new = after[index] if index < len(after) else None
+            path = f"{prefix}.{index}"
+            if isinstance(old, dict) and isinstance(new, dict):
+                changes += audit_diff(old, new, path)
+            elif old != new:
+                changes.append((path, old, new))
         return changes
     if before == after:
         return []

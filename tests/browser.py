@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import websockets
@@ -64,6 +66,39 @@ class Browser:
 
             async def goto(self, url):
                 await browser._call(self.ws, "Page.navigate", url=url)
+
+            async def load(self, url, ready="true", timeout=15):
+                """Navigate and wait until the new document has loaded and ``ready`` holds."""
+                await self.eval("window.__left = true")
+                await browser._call(self.ws, "Page.navigate", url=url)
+                await self.wait_loaded(ready, timeout)
+
+            async def wait_loaded(self, ready="true", timeout=15):
+                """After a navigation or a form submit: a new document, loaded, ``ready``."""
+                await self.wait_for("!window.__left && document.readyState === 'complete' && "
+                                    f"!!({ready})", timeout)
+
+            async def submit(self, selector, ready="true"):
+                """Click ``selector`` (a submit button) and wait for the next page."""
+                await self.eval("window.__left = true")
+                await self.eval(f"document.querySelector({json.dumps(selector)}).click()")
+                await self.wait_loaded(ready)
+
+            async def viewport(self, width, height=800):
+                await browser._call(self.ws, "Emulation.setDeviceMetricsOverride", width=width,
+                                    height=height, deviceScaleFactor=1, mobile=False)
+
+            async def screenshot(self, path, width=1280):
+                """The whole page, ``width`` CSS pixels wide, as a PNG at ``path``."""
+                await browser._call(self.ws, "Emulation.setDeviceMetricsOverride", width=width,
+                                    height=800, deviceScaleFactor=1, mobile=False)
+                height = await self.eval("document.documentElement.scrollHeight")
+                await browser._call(self.ws, "Emulation.setDeviceMetricsOverride", width=width,
+                                    height=max(int(height), 400), deviceScaleFactor=1,
+                                    mobile=False)
+                shot = await browser._call(self.ws, "Page.captureScreenshot", format="png")
+                Path(path).write_bytes(base64.b64decode(shot["data"]))
+                await browser._call(self.ws, "Emulation.clearDeviceMetricsOverride")
 
             async def eval(self, expression):
                 result = await browser._call(self.ws, "Runtime.evaluate",

@@ -43,7 +43,7 @@ def test_flag_page__shows_each_environment_state_rules_and_audit(staff, color_fl
                                        "variant": "green"}])
     page = staff.get(reverse("admin:flags_flag_change", args=[color_flag.pk])).content.decode()
     assert "development" in page and "production" in page
-    assert "country in [US, CA]" in page and "<b>green</b>" in page
+    assert "country is one of US, CA" in page and "<b>green</b>" in page
     assert "flag_enabled" in page or "flag_updated" in page  # the audit trail
     listing = staff.get(reverse("admin:flags_flag_changelist")).content.decode()
     assert "development: <b>ON</b> v2" in listing and "production: <b>off</b> v1" in listing
