@@ -28,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("live/flags/", TemplateView.as_view(template_name="live_flags.html"), name="live-flags"),
     path("api/auth/", include("tenancy.api.urls")),
+    path("api/", include("sessions_app.api.urls")),
     path("api/v1/", include("flags.api.urls")),
     path("api/sdk/flags", sdk_views.sdk_flags, name="sdk-flags"),
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),

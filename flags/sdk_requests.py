@@ -8,7 +8,7 @@ from django.conf import settings
 
 from .environment_config import environment_config_get
 from .models import SDKKey
-from .rate_limits import rate_limit_hit
+from tenancy.rate_limits import rate_limit_hit
 from .sdk_auth import authenticate_sdk_request, raw_key_from
 
 

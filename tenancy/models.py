@@ -6,6 +6,8 @@ The tables are the ones the flags app created before tenancy had an app of its o
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -50,3 +52,55 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.organization} ({self.role})"
+
+
+class APIKeyScope(models.TextChoices):
+    INGEST = "ingest", "ingest (POST /api/ingest)"
+    UPLOAD = "upload", "upload (POST /api/sessions/upload)"
+    READ = "read", "read (sessions and their streams)"
+    PUBLISH = "publish", "publish (POST /stream/publish)"
+    AGENT = "agent", "agent (agent-to-agent task messages)"
+
+
+API_KEY_PREFIX = "ap_live_"
+
+
+def api_key_hash(raw_key: str) -> str:
+    """What is stored of an organization API key: the SHA-256 of its secret."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class APIKey(models.Model):
+    """An organization's key for services and agent CLIs (``ap_live_…``), with scopes.
+
+    Only a SHA-256 hash of the secret is stored; the secret is shown once, when created.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True)
+    scopes = models.JSONField(default=list)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    display_prefix = models.CharField(max_length=20, editable=False,
+                                      help_text="The first characters, to recognise the key.")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Set when the key is rotated: end of its grace period.")
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.display_prefix}… ({self.organization})"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return False
+        return self.expires_at is None or self.expires_at > now

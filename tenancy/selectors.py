@@ -7,11 +7,13 @@ action gets PermissionDenied (403). Every app scopes its reads with these.
 
 from __future__ import annotations
 
+import hmac
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from .models import ROLE_RANK, Membership, Organization, Role
+from .models import API_KEY_PREFIX, ROLE_RANK, APIKey, Membership, Organization, Role, api_key_hash
 
 
 def role_in(user, organization_id: int) -> str | None:
@@ -57,3 +59,14 @@ def organization_get_for_user(user, slug: str, *, min_role: str = Role.VIEWER) -
         raise Http404("organization not found")
     require_role(user, organization.id, min_role)
     return organization
+
+
+def api_key_authenticate(raw_key: str | None) -> APIKey | None:
+    """The active organization key whose secret is ``raw_key``, or None."""
+    if not raw_key or not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
+        return None
+    digest = api_key_hash(raw_key)
+    api_key = APIKey.objects.select_related("organization").filter(key_hash=digest).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
+        return None
+    return api_key if api_key.is_active() else None

@@ -1,11 +1,23 @@
-"""Writes of the tenancy app: organizations and memberships."""
+"""Writes of the tenancy app: organizations, memberships and organization API keys."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Membership, Organization, Role
+from .models import (
+    API_KEY_PREFIX,
+    APIKey,
+    APIKeyScope,
+    Membership,
+    Organization,
+    Role,
+    api_key_hash,
+)
 
 
 def _fail(field: str, message: str):
@@ -44,3 +56,48 @@ def membership_set(*, organization: Organization, user, role: str) -> Membership
 def membership_remove(*, membership: Membership) -> None:
     """Take a user out of an organization."""
     membership.delete()
+
+
+def normalize_scopes(scopes) -> list[str]:
+    if isinstance(scopes, str):
+        scopes = [part.strip() for part in scopes.split(",") if part.strip()]
+    if not isinstance(scopes, (list, tuple)) or not scopes:
+        _fail("scopes", f"name at least one of {', '.join(APIKeyScope.values)}")
+    unknown = [scope for scope in scopes if scope not in APIKeyScope.values]
+    if unknown:
+        _fail("scopes", f"unknown scope {unknown[0]!r}; one of {', '.join(APIKeyScope.values)}")
+    return sorted(set(scopes), key=APIKeyScope.values.index)
+
+
+@transaction.atomic
+def api_key_create(*, organization: Organization, scopes, name: str = "",
+                   created_by=None) -> tuple[APIKey, str]:
+    """A new key with ``scopes``; returns it and its secret (``ap_live_…``), shown only now."""
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = APIKey.objects.create(
+        organization=organization, name=name[:200], scopes=normalize_scopes(scopes),
+        key_hash=api_key_hash(raw_key), display_prefix=raw_key[:len(API_KEY_PREFIX) + 6],
+        created_by=created_by)
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: APIKey) -> APIKey:
+    """Refused from now on (streams opened with it close at their next check)."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+@transaction.atomic
+def api_key_rotate(*, api_key: APIKey, grace_seconds: int = 3600) -> tuple[APIKey, str]:
+    """A replacement with the same scopes; the old key keeps working for ``grace_seconds``."""
+    if not api_key.is_active():
+        _fail("key", "only an active key can be rotated")
+    new_key, raw_key = api_key_create(organization=api_key.organization, scopes=api_key.scopes,
+                                      name=api_key.name, created_by=api_key.created_by)
+    api_key.expires_at = timezone.now() + timedelta(seconds=max(0, grace_seconds))
+    api_key.replaced_by = new_key
+    api_key.save(update_fields=["expires_at", "replaced_by"])
+    return new_key, raw_key

@@ -1,0 +1,277 @@
+"""Writes of agent sessions: live events from agent CLIs, and whole uploaded sessions.
+
+Live events arrive out of order and more than once (the CLI sends each message from its own
+goroutine and retries 5xx). Every event is recorded under a key that is the same for each copy
+(:mod:`sessions_app.envelope`); a copy gets the first one's answer with ``duplicate: true`` and
+changes nothing. Whatever the order, the stored conversation ends up the same:
+
+* a message (or the end) of a conversation not seen yet creates it as a placeholder, which
+  ``conversation.started`` fills in; until then it starts at its earliest message;
+* participants come from ``started``; an agent only seen in messages is added from them, and
+  a message's agent name fills a name ``started`` left out;
+* the status is the end's (completed / interrupted) once it came, else ``error`` once an error
+  came, else ``active``: a late message or error never reopens a finished conversation;
+* messages are ordered by sequence number, then time.
+
+Each change is published on the organization's sessions channel after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from streaming.broadcast import publish_on_commit
+from tenancy.models import APIKey, Organization
+
+from . import envelope
+from .channels import sessions_channel
+from .envelope import COMPLETED, ERROR, MESSAGE, STARTED, Event, InputError
+from .models import (
+    Conversation,
+    ConversationSource,
+    ConversationStatus,
+    IngestEvent,
+    Message,
+    Participant,
+)
+from .serializers import conversation_summary, message_body
+
+MAX_UPLOAD_MESSAGES = 10_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+
+
+def ingest_event(*, api_key: APIKey, event: Event) -> Answer:
+    """Record and apply one live event; a repeat gets the first answer again."""
+    organization = api_key.organization
+    try:
+        with transaction.atomic():
+            record = IngestEvent.objects.create(
+                organization=organization, api_key=api_key, event_key=event.key,
+                type=event.type, timestamp=event.timestamp, data=event.data,
+                status_code=200, answer={})
+            conversation, answer = _APPLY[event.type](organization, event)
+            record.conversation = conversation
+            record.status_code, record.answer = answer.status, answer.body
+            record.save(update_fields=["conversation", "status_code", "answer"])
+    except IntegrityError:
+        first = IngestEvent.objects.filter(organization=organization,
+                                           event_key=event.key).first()
+        if first is None:
+            raise
+        return Answer(first.status_code, {**first.answer, "duplicate": True})
+    return answer
+
+
+def _conversation(organization: Organization, event: Event) -> Conversation:
+    """The conversation an event belongs to, created as a placeholder if it is new."""
+    conversation, _ = Conversation.objects.get_or_create(
+        organization=organization, source=ConversationSource.STREAM,
+        client_id=event.conversation_id,
+        defaults={"placeholder": True, "started_at": event.timestamp})
+    return conversation
+
+
+def _touch(conversation: Conversation, **changes) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now(), **changes)
+
+
+def _apply_started(organization: Organization, event: Event):
+    data = event.data
+    fields = {"mode": data["mode"], "initial_prompt": data["initial_prompt"],
+              "max_turns": data["max_turns"], "system_info": data["system_info"],
+              "command": data["command"], "placeholder": False,
+              "started_at": event.timestamp}
+    conversation, created = Conversation.objects.get_or_create(
+        organization=organization, source=ConversationSource.STREAM,
+        client_id=event.conversation_id, defaults=fields)
+    if not created:
+        _touch(conversation, **fields)
+    for position, item in enumerate(data["participants"]):
+        given = {name: value for name, value in item.items()
+                 if name != "agent_id" and value not in ("", None)}
+        participant, made = Participant.objects.get_or_create(
+            conversation=conversation, agent_id=item["agent_id"],
+            defaults={**given, "position": position})
+        if not made:
+            Participant.objects.filter(pk=participant.pk).update(**given, position=position)
+    conversation.refresh_from_db()
+    publish_on_commit(sessions_channel(organization.pk), STARTED,
+                      conversation_summary(conversation, participants=True))
+    return conversation, Answer(201, {"conversation_id": event.conversation_id})
+
+
+def _apply_message(organization: Organization, event: Event):
+    data = event.data
+    conversation = _conversation(organization, event)
+    message = Message.objects.create(
+        conversation=conversation, client_id=data["message_id"], created_at=event.timestamp,
+        **{name: value if value is not None or name in _NULLABLE else "" for name, value
+           in data.items() if name not in ("conversation_id", "message_id")})
+    # An agent only seen in messages is a participant too; a name started left out is filled.
+    Participant.objects.get_or_create(
+        conversation=conversation, agent_id=data["agent_id"],
+        defaults={"agent_type": data["agent_type"], "name": data["agent_name"],
+                  "position": 1000})
+    if data["agent_name"]:
+        Participant.objects.filter(conversation=conversation, agent_id=data["agent_id"],
+                                   name="").update(name=data["agent_name"])
+    _touch(conversation, message_count=F("message_count") + 1)
+    # A placeholder starts at its earliest message (started's own time replaces it).
+    Conversation.objects.filter(pk=conversation.pk, placeholder=True).filter(
+        Q(started_at__isnull=True) | Q(started_at__gt=event.timestamp)).update(
+        started_at=event.timestamp)
+    publish_on_commit(sessions_channel(organization.pk), MESSAGE,
+                      {"conversation_id": event.conversation_id, "id": conversation.pk,
+                       **message_body(message)})
+    return conversation, Answer(201, {"message_id": data["message_id"],
+                                      "conversation_id": event.conversation_id})
+
+
+_NULLABLE = {"turn_number", "tokens_used", "input_tokens", "output_tokens", "cost",
+             "duration_ms"}
+
+
+def _apply_completed(organization: Organization, event: Event):
+    data = event.data
+    conversation = _conversation(organization, event)
+    _touch(conversation, status=data["status"], ended_at=event.timestamp,
+           summary=data["summary"], **{name: data[name] for name in (
+               "total_messages", "total_turns", "total_tokens", "total_cost",
+               "duration_seconds")})
+    conversation.refresh_from_db()
+    publish_on_commit(sessions_channel(organization.pk), COMPLETED,
+                      conversation_summary(conversation))
+    return conversation, Answer(200, {"conversation_id": event.conversation_id,
+                                      "status": data["status"]})
+
+
+def _apply_error(organization: Organization, event: Event):
+    data = event.data
+    _conversation(organization, event)
+    conversation = Conversation.objects.select_for_update().get(
+        organization=organization, source=ConversationSource.STREAM,
+        client_id=event.conversation_id)
+    entry = {"timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+             "error_message": data["error_message"], "error_type": data["error_type"],
+             "agent_type": data["agent_type"]}
+    errors = sorted([*conversation.errors, entry],
+                    key=lambda e: (e["timestamp"], e["error_message"]))
+    status = conversation.status if conversation.finished else ConversationStatus.ERROR
+    _touch(conversation, errors=errors, status=status)
+    publish_on_commit(sessions_channel(organization.pk), ERROR,
+                      {"conversation_id": event.conversation_id, "id": conversation.pk,
+                       **entry})
+    return conversation, Answer(200, {"conversation_id": event.conversation_id,
+                                      "status": status})
+
+
+def _apply_bridge(organization: Organization, event: Event):
+    return None, Answer(200, {"ok": True, "type": event.type})
+
+
+_APPLY = {STARTED: _apply_started, MESSAGE: _apply_message, COMPLETED: _apply_completed,
+          ERROR: _apply_error, "bridge.connected": _apply_bridge, "bridge.test": _apply_bridge}
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+UPLOAD_STATUSES = tuple(ConversationStatus.values)
+
+
+def _upload_time(fields: envelope.Fields, name: str, required: bool) -> datetime | None:
+    value = fields.data.get(name)
+    if value is None:
+        if required:
+            raise InputError(fields.at(name), "is required")
+        return None
+    return envelope.parse_time(value, fields.at(name))
+
+
+def parse_upload(body) -> dict:
+    """Check a whole session; raises InputError naming the first bad field."""
+    body = envelope.snake_keys(body)
+    top = envelope.Fields(body, "")
+    metadata = envelope.Fields(top.obj("metadata") or {}, "metadata")
+    if body.get("metadata") is None:
+        raise InputError("metadata", "is required")
+    session = {
+        "client_id": metadata.ident("original_id"),
+        "mode": metadata.text("mode", max_length=50),
+        "initial_prompt": envelope.message_content(metadata, "initial_prompt"),
+        "status": metadata.choice("status", UPLOAD_STATUSES, default="completed"),
+        "max_turns": metadata.count("max_turns"),
+        "started_at": _upload_time(metadata, "started_at", True),
+        "ended_at": _upload_time(metadata, "ended_at", False),
+        "summary": metadata.obj("summary"),
+        "system_info": metadata.obj("system_info"),
+        **envelope.totals(metadata),
+    }
+    people = envelope.participants(top, required=True)
+    if not people:
+        raise InputError("participants", "must name at least one participant")
+    agents = {person["agent_id"] for person in people}
+    messages = []
+    seen_ids = set()
+    for index, item in enumerate(top.items("messages", required=True,
+                                           max_items=MAX_UPLOAD_MESSAGES)):
+        fields = envelope.Fields(item, f"messages.{index}")
+        if "message_id" not in item:
+            item = {**item, "message_id": f"{index:05d}"}
+            fields = envelope.Fields(item, f"messages.{index}")
+        message = envelope.message_fields(fields)
+        message["created_at"] = _upload_time(fields, "timestamp", True)
+        if message["agent_id"] not in agents:
+            raise InputError(f"messages.{index}.agent_id",
+                             f"{message['agent_id']!r} is not one of the participants")
+        if message["message_id"] in seen_ids:
+            raise InputError(f"messages.{index}.message_id",
+                             f"{message['message_id']!r} is used twice")
+        seen_ids.add(message["message_id"])
+        messages.append(message)
+    return {"session": session, "participants": people, "messages": messages}
+
+
+def session_upload(*, api_key: APIKey, upload: dict) -> Answer:
+    """Store a whole checked session in one transaction; the same originalId again answers 200
+    with the stored one."""
+    organization = api_key.organization
+    session = upload["session"]
+    existing = Conversation.objects.filter(organization=organization,
+                                           source=ConversationSource.UPLOAD,
+                                           client_id=session["client_id"]).first()
+    if existing is not None:
+        return Answer(200, {"id": existing.pk, "conversation_id": existing.client_id,
+                            "duplicate": True})
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                organization=organization, source=ConversationSource.UPLOAD,
+                message_count=len(upload["messages"]), **session)
+            Participant.objects.bulk_create([
+                Participant(conversation=conversation, position=position, **person)
+                for position, person in enumerate(upload["participants"])])
+            Message.objects.bulk_create([
+                Message(conversation=conversation, client_id=message["message_id"],
+                        **{name: value if value is not None or name in _NULLABLE else ""
+                           for name, value in message.items() if name != "message_id"})
+                for message in upload["messages"]], batch_size=2000)
+            publish_on_commit(sessions_channel(organization.pk), "conversation.uploaded",
+                              conversation_summary(conversation))
+    except IntegrityError:  # the same upload, concurrently
+        existing = Conversation.objects.get(organization=organization,
+                                            source=ConversationSource.UPLOAD,
+                                            client_id=session["client_id"])
+        return Answer(200, {"id": existing.pk, "conversation_id": existing.client_id,
+                            "duplicate": True})
+    return Answer(201, {"id": conversation.pk, "conversation_id": conversation.client_id,
+                        "messages": len(upload["messages"])})
