@@ -7,3 +7,13 @@ class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "Agent sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from streaming import kinds
+
+        from .streams import STREAM_KINDS, api_key_credential_kind, staff_credential_kind
+
+        kinds.register_credential(api_key_credential_kind)
+        kinds.register_credential(staff_credential_kind)
+        for kind in STREAM_KINDS:
+            kinds.register(kind)

@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     # views) and every registered stream kind (served from ASGI).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "flags.api.openapi.add_sdk_paths",
+                             "sessions_app.api.openapi.add_session_paths",
                              "streaming.openapi.add_stream_paths"],
 }
 

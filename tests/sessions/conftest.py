@@ -28,3 +28,11 @@ def post(client):
         return client.generic("POST", path, json.dumps(body), content_type="application/json",
                               HTTP_AUTHORIZATION=f"Bearer {key}" if key else "", **headers)
     return send
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit windows live in the cache, keyed by key id: ids repeat between tests."""
+    from django.core.cache import cache
+
+    cache.clear()

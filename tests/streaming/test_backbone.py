@@ -67,9 +67,12 @@ class Case:
         return Stream(application, self.path, self.query, headers, **kw)
 
     async def publish(self, count: int = 1) -> None:
+        published = {"notes": "note", "sessions": "message.created"}.get(self.kind,
+                                                                          "flag_updated")
         for n in range(count):
-            await asyncio.to_thread(publish, self.channel, "flag_updated" if self.kind != "notes"
-                                    else "note", {"flagKey": "f", "tags": [], "n": n})
+            await asyncio.to_thread(publish, self.channel, published,
+                                    {"flagKey": "f", "tags": [], "n": n,
+                                     "conversation_id": "c"})
 
     def event_id(self, n: int) -> str:
         return f"{self.channel}:{n}"
@@ -96,12 +99,27 @@ def notes_case() -> Case:
                 opening="hello", event_type="note", revoke=lambda: note_key_revoke(7))
 
 
-KINDS = ["notes", "sdk", "events", "ofrep"]
+def sessions_case() -> Case:
+    from sessions_app.channels import sessions_channel
+    from tenancy import services as tenancy_services
+    from tests.factories import OrganizationFactory
+
+    organization = OrganizationFactory()
+    api_key, raw_key = tenancy_services.api_key_create(organization=organization,
+                                                       scopes=["read"])
+    return Case(kind="sessions", query="", headers={"Authorization": f"Bearer {raw_key}"},
+                channel=sessions_channel(organization.pk), opening=None,
+                event_type="message.created",
+                revoke=lambda: tenancy_services.api_key_revoke(api_key=api_key))
+
+
+KINDS = ["notes", "sdk", "events", "ofrep", "sessions"]
+CASES = {"notes": notes_case, "sessions": sessions_case}
 
 
 @pytest.fixture(params=KINDS)
 def case(request) -> Case:
-    return notes_case() if request.param == "notes" else flag_case(request.param)
+    return CASES[request.param]() if request.param in CASES else flag_case(request.param)
 
 
 def run(coro):
