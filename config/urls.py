@@ -4,6 +4,8 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flags.api import ofrep, sdk_views
+from config.health import health
+from sessions_app import views as session_views
 
 admin.site.site_header = "Flagstream"
 admin.site.site_title = "Flagstream"
@@ -27,6 +29,10 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="home"),
     path("admin/", admin.site.urls),
     path("live/flags/", TemplateView.as_view(template_name="live_flags.html"), name="live-flags"),
+    path("live/sessions/", session_views.live_sessions, name="live-sessions"),
+    path("live/sessions/<int:conversation_id>/", session_views.live_session,
+         name="live-session"),
+    path("api/health", health, name="health"),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),
     path("api/v1/", include("flags.api.urls")),

@@ -15,6 +15,7 @@ from . import services
 from .audit import Actor
 from tenancy import services as tenancy_services
 from tenancy.models import Organization, Role
+from tenancy.selectors import api_key_authenticate
 
 from .models import Environment, Flag, Project, SDKKeyKind
 
@@ -29,6 +30,7 @@ class DemoInfo:
     username: str
     password: str | None
     keys: dict = field(default_factory=dict)  # {environment: {"server": raw, "client": raw}}
+    api_key: str | None = None  # the organization's key for agent CLIs (ingest, upload, read)
     created: list = field(default_factory=list)
 
 
@@ -46,7 +48,7 @@ def demo_bootstrap(*, actor: Actor) -> DemoInfo:
     path = _credentials_path()
     saved = json.loads(path.read_text()) if path.exists() else {}
     info = DemoInfo(username=STAFF_USERNAME, password=saved.get("password"),
-                    keys=saved.get("keys", {}))
+                    keys=saved.get("keys", {}), api_key=saved.get("apiKey"))
 
     User = get_user_model()
     user = User.objects.filter(username=STAFF_USERNAME).first()
@@ -60,6 +62,10 @@ def demo_bootstrap(*, actor: Actor) -> DemoInfo:
         organization = tenancy_services.organization_create(slug=ORGANIZATION, name="Acme Inc.")
         info.created.append(f"organization {ORGANIZATION}")
     tenancy_services.membership_set(organization=organization, user=user, role=Role.ADMIN)
+    if api_key_authenticate(info.api_key) is None:
+        _, info.api_key = tenancy_services.api_key_create(
+            organization=organization, scopes=["ingest", "upload", "read"], name="demo")
+        info.created.append("organization API key")
 
     project = Project.objects.filter(organization=organization, key=PROJECT).first()
     if project is None:
@@ -105,6 +111,7 @@ def demo_bootstrap(*, actor: Actor) -> DemoInfo:
                                    off_variant="red", default_rule={"variant": "red"}, actor=actor)
         info.created.append("flag button-color")
 
-    path.write_text(json.dumps({"password": info.password, "keys": info.keys}, indent=2))
+    path.write_text(json.dumps({"password": info.password, "keys": info.keys,
+                                "apiKey": info.api_key}, indent=2))
     path.chmod(0o600)
     return info

@@ -1,11 +1,13 @@
-"""Admin for organizations and memberships, and the tenant scoping every app's admin uses."""
+"""Admin for organizations, memberships and API keys, and the tenant scoping every app's
+admin uses."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
 from . import services
-from .models import Membership, Organization
+from .models import APIKey, APIKeyScope, Membership, Organization
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -94,3 +96,69 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def delete_model(self, request, obj):
         services.membership_remove(membership=obj)
+
+
+class APIKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=APIKeyScope.choices,
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="What the key may do.")
+
+    class Meta:
+        model = APIKey
+        fields = ["organization", "name", "scopes"]
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(TenantScopedAdmin):
+    """Organization keys for agent CLIs and services; the secret is shown once, in a message."""
+
+    form = APIKeyForm
+    list_display = ["display_prefix", "organization", "name", "scope_list", "status",
+                    "created_at"]
+    list_filter = ["organization"]
+    search_fields = ["display_prefix", "name"]
+    actions = ["revoke_keys", "rotate_keys"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the record stays
+
+    @admin.display(description="scopes")
+    def scope_list(self, api_key):
+        return ", ".join(api_key.scopes)
+
+    @admin.display(description="status")
+    def status(self, api_key):
+        if api_key.revoked_at:
+            return "revoked"
+        if api_key.expires_at:
+            return "active until expiry" if api_key.is_active() else "expired"
+        return "active"
+
+    def save_model(self, request, obj, form, change):
+        created, raw_key = services.api_key_create(
+            organization=form.cleaned_data["organization"], name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"], created_by=request.user)
+        obj.pk = created.pk
+        obj._state.adding = False
+        messages.warning(request, f"New API key for {created.organization}: {raw_key} — copy "
+                                  "it now, it will not be shown again.")
+
+    @admin.action(description="Revoke selected keys now")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+    @admin.action(description="Rotate selected keys (old ones keep working for an hour)")
+    def rotate_keys(self, request, queryset):
+        for api_key in queryset:
+            if not api_key.is_active():
+                self.message_user(request, f"{api_key} is not active; not rotated.",
+                                  messages.ERROR)
+                continue
+            _, raw_key = services.api_key_rotate(api_key=api_key)
+            messages.warning(request, f"Replacement for {api_key.display_prefix}…: {raw_key} — "
+                                      "copy it now, it will not be shown again.")

@@ -16,3 +16,4 @@ class Command(BaseCommand):
         for environment, keys in info.keys.items():
             for kind, raw_key in keys.items():
                 self.stdout.write(f"SDK key {environment:<12} {kind:<6} {raw_key}")
+        self.stdout.write(f"API key (agent CLIs: ingest, upload, read)  {info.api_key}")
