@@ -117,6 +117,13 @@ def _apply_message(organization: Organization, event: Event):
         conversation=conversation, client_id=data["message_id"], created_at=event.timestamp,
         **{name: value if value is not None or name in _NULLABLE else "" for name, value
            in data.items() if name not in ("conversation_id", "message_id")})
+    # Rows are locked in one order by every event: the conversation, then its participants
+    # (PostgreSQL would otherwise find deadlocks between concurrent events of one conversation).
+    _touch(conversation, message_count=F("message_count") + 1)
+    # A placeholder starts at its earliest message (started's own time replaces it).
+    Conversation.objects.filter(pk=conversation.pk, placeholder=True).filter(
+        Q(started_at__isnull=True) | Q(started_at__gt=event.timestamp)).update(
+        started_at=event.timestamp)
     # An agent only seen in messages is a participant too; a name started left out is filled.
     Participant.objects.get_or_create(
         conversation=conversation, agent_id=data["agent_id"],
@@ -125,11 +132,6 @@ def _apply_message(organization: Organization, event: Event):
     if data["agent_name"]:
         Participant.objects.filter(conversation=conversation, agent_id=data["agent_id"],
                                    name="").update(name=data["agent_name"])
-    _touch(conversation, message_count=F("message_count") + 1)
-    # A placeholder starts at its earliest message (started's own time replaces it).
-    Conversation.objects.filter(pk=conversation.pk, placeholder=True).filter(
-        Q(started_at__isnull=True) | Q(started_at__gt=event.timestamp)).update(
-        started_at=event.timestamp)
     publish_on_commit(sessions_channel(organization.pk), MESSAGE,
                       {"conversation_id": event.conversation_id, "id": conversation.pk,
                        **message_body(message)})

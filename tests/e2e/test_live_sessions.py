@@ -1,0 +1,147 @@
+"""Agent sessions against a real server on a real port (issue 10, done-when): the CLI's
+envelopes replayed as the CLI sends them (concurrently, shuffled, duplicated) store the same
+conversation every time; httpx-sse and headless Chromium see a conversation arrive live and
+resume after a dropped connection with nothing missing or repeated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from tests.browser import Browser, chromium_available
+from tests.live import LiveStack
+from tests.sessions.agentpipe import replay
+from tests.sessions.recorded import conversation_events
+from tests.sse_client import SSEReader
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    extra = {"INGEST_RATE_LIMIT_PER_MINUTE": "0"}
+    with LiveStack(tmp_path_factory.mktemp("sessionsvar"), extra_env=extra).running() as live:
+        live.api_key = live.credentials["apiKey"]
+        yield live
+
+
+def fetch(stack, conversation_id: str) -> dict:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    listed = httpx.get(f"{stack.base_url}/api/sessions", params={"search": conversation_id},
+                       headers=headers).json()["results"]
+    (found,) = [s for s in listed if s["conversation_id"] == conversation_id]
+    detail = httpx.get(f"{stack.base_url}/api/sessions/{found['id']}",
+                       params={"messageLimit": 1000}, headers=headers).json()
+    for name in ("id", "conversation_id"):
+        detail.pop(name)
+    return detail
+
+
+def renamed(events: list[dict], conversation_id: str) -> list[dict]:
+    copy = json.loads(json.dumps(events))
+    for event in copy:
+        event["data"]["conversation_id"] = conversation_id
+    return copy
+
+
+def test_replayed_as_the_cli_sends__same_conversation_every_time(stack):
+    events = conversation_events("base", messages=12)
+    in_order = replay(stack.base_url, stack.api_key, [events[0]])  # started first, alone
+    in_order = replay(stack.base_url, stack.api_key, events[1:])
+    assert in_order.lost == []
+    expected = fetch(stack, "base")
+    assert expected["status"] == "completed" and len(expected["messages"]) == 12
+    for seed in range(3):
+        name = f"replay-{seed}"
+        outcome = replay(stack.base_url, stack.api_key, renamed(events, name), duplicate=5,
+                         shuffle=True, seed=seed)
+        assert outcome.lost == [] and outcome.succeeded == outcome.sent
+        assert fetch(stack, name) == expected, f"seed {seed}"
+
+
+def test_cli_headers_only__no_redirect_and_json_errors(stack):
+    response = httpx.post(f"{stack.base_url}/api/ingest", content=b"{}",
+                          headers={"Content-Type": "application/json",
+                                   "Authorization": f"Bearer {stack.api_key}"})
+    assert response.status_code == 400 and response.json()["fields"]["type"] == ["is required"]
+    assert httpx.post(f"{stack.base_url}/api/ingest", content=b"{}").status_code == 401
+
+
+def test_httpx_sse__live_then_resumes_after_a_dropped_connection(stack):
+    events = conversation_events("sse-1", messages=10)
+    url = f"{stack.base_url}/api/realtime/stream?conversationId=sse-1"
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    first = SSEReader(url, headers)
+    assert first.wait_open() == 200
+    replay(stack.base_url, stack.api_key, events[:6])  # started + 5 messages
+    seen = [first.next() for _ in range(6)]  # in whatever order the CLI's sends landed
+    assert sorted(e.event for e in seen) == ["conversation.started"] + ["message.created"] * 5
+    first.close()  # the connection drops
+    replay(stack.base_url, stack.api_key, events[6:])  # 5 more, the error, the end
+    again = SSEReader(url, {**headers, "Last-Event-ID": seen[-1].id})
+    assert again.wait_open() == 200
+    rest = [again.next(timeout=10) for _ in range(7)]
+    again.close()
+    messages = [json.loads(e.data)["message_id"] for e in seen + rest
+                if e.event == "message.created"]
+    assert sorted(messages, key=lambda m: int(m.split("-")[1])) == [f"msg-{n}" for n in
+                                                                   range(10)]
+    assert len(messages) == len(set(messages)) == 10  # nothing missing, nothing twice
+    # the end may land before the last messages: the CLI does not wait for them
+    assert sorted(e.event for e in rest if not e.event.startswith("message")) == \
+        ["conversation.completed", "conversation.error"]
+    ids = [int(e.id.rsplit(":", 1)[1]) for e in seen + rest]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_stream__refuses_other_organizations_and_wrong_keys(stack):
+    status = httpx.get(f"{stack.base_url}/api/realtime/stream",
+                       headers={"Authorization": "Bearer ap_live_wrong"}).status_code
+    assert status == 401
+    assert httpx.get(f"{stack.base_url}/api/realtime/stream").status_code == 401
+
+
+@pytest.mark.skipif(not chromium_available(), reason="Debian's chromium is not installed")
+def test_chromium__live_session_page__follows_and_resumes_after_a_restart(stack, tmp_path):
+    events = conversation_events("browser-1", messages=8)
+    replay(stack.base_url, stack.api_key, events[:3])  # started + 2 messages, before the page
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    listed = httpx.get(f"{stack.base_url}/api/sessions", params={"search": "browser-1"},
+                       headers=headers).json()["results"]
+    session_id = listed[0]["id"]
+    browser = Browser(tmp_path / "chromium")
+    shown = "document.querySelectorAll('#messages li').length"
+
+    async def scenario(page):
+        await page.load(f"{stack.base_url}/admin/login/?next=/admin/")
+        await page.eval(f"""document.getElementById('id_username').value = 'admin';
+            document.getElementById('id_password').value = {json.dumps(stack.credentials['password'])};""")
+        await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
+        await page.load(f"{stack.base_url}/live/sessions/",
+                        "document.getElementById('status').textContent === 'connected'")
+        assert await page.eval("!!document.getElementById('session-browser-1')")
+        await page.load(f"{stack.base_url}/live/sessions/{session_id}/",
+                        "document.getElementById('status').textContent === 'connected'")
+        assert await page.eval(shown) == 2
+        await asyncio.to_thread(replay, stack.base_url, stack.api_key, events[3:5])
+        await page.wait_for(f"{shown} === 4")
+        # the server goes away and comes back; EventSource reconnects with Last-Event-ID
+        await asyncio.to_thread(stack.stop_server)
+        await page.wait_for("document.getElementById('status').textContent === 'reconnecting…'")
+        await asyncio.to_thread(stack.start_server)
+        await asyncio.to_thread(replay, stack.base_url, stack.api_key, events[5:])
+        await page.wait_for(f"{shown} === 8", timeout=30)
+        await page.wait_for("document.getElementById('conversation-status').textContent "
+                            "=== 'completed'")
+        ids = await page.eval("[...document.querySelectorAll('#messages li')].map(li => li.id)")
+        assert ids == [f"message-msg-{n}" for n in range(8)]  # in order, none twice
+        assert "gemini timed out" in await page.eval(
+            "document.getElementById('errors').textContent")
+
+    try:
+        browser.run(scenario)
+    finally:
+        browser.close()
