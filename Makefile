@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,7 +61,11 @@ bench-publish: setup
 bench-scheduled: setup
 	@$(PY) bench/scheduled/run.py
 
-bench: bench-evaluation bench-fanout bench-publish bench-scheduled
+## bench-ingest: agent-session ingest events/s (8 CLI clients) and a 10,000-message upload
+bench-ingest: setup
+	@$(PY) bench/ingest/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -8,6 +8,7 @@ is refused.
 from __future__ import annotations
 
 import json
+import time
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
@@ -113,11 +114,14 @@ def ingest(request):
 @answer
 def upload(request):
     """A whole recorded session (scope ``upload``), stored in one transaction."""
+    started = time.perf_counter()
     api_key = api_key_admit(request, APIKeyScope.UPLOAD)
     body = read_json(request, settings.UPLOAD_MAX_BYTES)
     rate_limit(api_key, "upload", settings.UPLOAD_RATE_LIMIT_PER_MINUTE)
     result = services.session_upload(api_key=api_key, upload=services.parse_upload(body))
-    return JsonResponse(result.body, status=result.status)
+    response = JsonResponse(result.body, status=result.status)
+    response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
 
 
 @require_GET

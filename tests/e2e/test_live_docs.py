@@ -2,7 +2,8 @@
 loaded (issue 15, defect 1: the README's OpenFeature snippet failed with a NameError).
 
 The placeholders a reader fills in are filled in the same way: the demo's keys for ``srv-…`` /
-``cli-…``, its password for ``<from make run>``, the test server's address for port 8000.
+``cli-…``, its organization API key for ``ap_live_…``, its password for ``<from make run>``,
+the test server's address for port 8000.
 Blocks that set up or install (``make …``, ``pip install …``) are what the suite itself does and
 are not run again; a watching ``curl -N`` gets two seconds.
 """
@@ -47,6 +48,7 @@ def filled_in(body: str, stack) -> str:
     host = stack.base_url.removeprefix("http://")
     body = body.replace("srv-…", keys["server"]).replace("cli-…", keys["client"])
     body = body.replace("<from make run>", stack.credentials["password"])
+    body = body.replace("ap_live_…", stack.credentials["apiKey"])
     return body.replace("127.0.0.1:8000", host).replace("localhost:8000", host)
 
 

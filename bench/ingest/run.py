@@ -1,0 +1,151 @@
+"""Agent-session ingest against a real server: (a) events per second through POST /api/ingest
+with the AgentPipe CLI's pattern (8 clients, one conversation each, started and every message
+sent at once, each on its own), against the seed document's target of 100 events/s and ours
+of 2,000/s; (b) one upload of 10,000 messages, against 1 s of server time.
+
+Run: make bench-ingest   (embedded: SQLite; with DATABASE_URL (and REDIS_URL) set: PostgreSQL)
+     .venv/bin/python bench/ingest/run.py [--clients 8] [--messages 250] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.live import LiveStack  # noqa: E402
+
+SEED_TARGET = 100  # events/s: the seed document's ingestion rate
+OUR_TARGET = 2000
+
+
+def conversation(index: int, messages: int, round_: int) -> list[dict]:
+    cid = f"bench-{round_}-{index}"
+    ts = "2026-11-23T10:00:00.000000001Z"
+    events = [{"type": "conversation.started", "timestamp": ts, "data": {
+        "conversation_id": cid, "mode": "round-robin", "initial_prompt": "benchmark",
+        "participants": [{"agent_id": "a", "agent_type": "claude"},
+                         {"agent_id": "b", "agent_type": "gemini"}]}}]
+    for n in range(messages):
+        events.append({"type": "message.created", "timestamp": ts, "data": {
+            "conversation_id": cid, "message_id": f"m{n}", "agent_id": "ab"[n % 2],
+            "agent_type": "claude", "content": "lorem ipsum " * 40, "sequence_number": n,
+            "tokens_used": 120, "cost": 0.001}})
+    return events
+
+
+async def one_client(url: str, key: str, events: list[dict], latencies: list,
+                     failures: list) -> None:
+    """One CLI: started and every message at once (a goroutine each), then the end."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        async def send(event):
+            started = time.perf_counter()
+            response = await client.post(f"{url}/api/ingest", content=json.dumps(event),
+                                         headers=headers)
+            if response.status_code in (200, 201):
+                latencies.append(time.perf_counter() - started)
+            else:
+                failures.append(response.status_code)
+
+        await asyncio.gather(*(send(event) for event in events))
+        end = {"type": "conversation.completed", "timestamp": "2026-11-23T10:05:00Z",
+               "data": {"conversation_id": events[0]["data"]["conversation_id"],
+                        "status": "completed"}}
+        await send(end)
+
+
+async def ingest_round(url: str, key: str, clients: int, messages: int, round_: int):
+    latencies, failures = [], []
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client(url, key, conversation(i, messages, round_), latencies,
+                                      failures) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies, failures
+
+
+def upload_once(url: str, key: str, messages: int, index: int) -> tuple[float, float]:
+    body = {"metadata": {"originalId": f"bench-upload-{index}", "startedAt":
+                         "2026-11-23T10:00:00Z"},
+            "participants": [{"agent_id": "a", "agent_type": "claude"},
+                             {"agent_id": "b", "agent_type": "gemini"}],
+            "messages": [{"message_id": f"m{n}", "agent_id": "ab"[n % 2],
+                          "content": "lorem ipsum " * 20, "sequence_number": n,
+                          "timestamp": "2026-11-23T10:00:00Z"} for n in range(messages)]}
+    payload = json.dumps(body).encode()
+    started = time.perf_counter()
+    response = httpx.post(f"{url}/api/sessions/upload", content=payload, timeout=60,
+                          headers={"Content-Type": "application/json",
+                                   "Authorization": f"Bearer {key}"})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 201, response.text[:300]
+    server = float(response.headers["Server-Timing"].split("dur=")[1]) / 1000
+    return elapsed, server
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=250)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--uploads", type=int, default=3)
+    args = parser.parse_args()
+    mode = "PostgreSQL" if os.environ.get("DATABASE_URL") else "embedded (SQLite)"
+    print(f"Agent-session ingest, {mode}; one server process; Python "
+          f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
+    print(f"(a) {args.clients} CLI clients x ({args.messages} messages + started + completed), "
+          f"messages sent concurrently; {args.rounds} rounds")
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = LiveStack(Path(tmp) / "var", extra_env={
+            "INGEST_RATE_LIMIT_PER_MINUTE": "0", "UPLOAD_RATE_LIMIT_PER_MINUTE": "0",
+            "LOG_LEVEL": "WARNING"})
+        with stack.running():
+            key = stack.credentials["apiKey"]
+            rates, all_latencies, failed = [], [], []
+            for round_ in range(args.rounds):
+                rate, latencies, failures = asyncio.run(
+                    ingest_round(stack.base_url, key, args.clients, args.messages, round_))
+                rates.append(rate)
+                all_latencies += latencies
+                failed += failures
+                print(f"  round {round_ + 1}: {rate:,.0f} events/s")
+            uploads = [upload_once(stack.base_url, key, 10_000, n) for n in range(args.uploads)]
+    p50, p99 = percentile(all_latencies, 0.5) * 1000, percentile(all_latencies, 0.99) * 1000
+    best = max(rates)
+    print()
+    print(f"{'measure':<44}{'result':>14}{'seed':>10}{'ours':>10}")
+    print(f"{'(a) ingest events/s (median of rounds)':<44}{statistics.median(rates):>14,.0f}"
+          f"{SEED_TARGET:>10,}{OUR_TARGET:>10,}")
+    print(f"{'(a) ingest events/s (best round)':<44}{best:>14,.0f}{SEED_TARGET:>10,}"
+          f"{OUR_TARGET:>10,}")
+    print(f"{'(a) latency per event p50 / p99 (ms)':<44}{f'{p50:.1f} / {p99:.1f}':>14}")
+    print(f"{'(a) refused or failed events':<44}{len(failed):>14}")
+    server = [s for _, s in uploads]
+    total = [t for t, _ in uploads]
+    print(f"{'(b) 10,000-message upload, server s p50/max':<44}"
+          f"{f'{statistics.median(server):.2f} / {max(server):.2f}':>14}{'':>10}{'< 1 s':>10}")
+    print(f"{'(b) the same, round trip s p50/max':<44}"
+          f"{f'{statistics.median(total):.2f} / {max(total):.2f}':>14}")
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
