@@ -2,7 +2,9 @@
 
 HTTP goes to Django, except the long-lived SSE streams, which ``streaming.routing`` serves
 directly (no thread or database connection per open stream) unless Pushpin proxies them (then
-Django answers with GRIP instructions). WebSocket ``/ws`` goes to the channels consumer.
+Django answers with GRIP instructions), and agent CLIs' ``POST /api/ingest``, which
+``sessions_app.asgi`` serves without a thread per request. WebSocket ``/ws`` goes to the
+channels consumer.
 """
 
 import os
@@ -13,6 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 django_asgi_app = get_asgi_application()
 
-from streaming.routing import application  # noqa: E402  (needs Django set up first)
+from sessions_app.asgi import with_ingest  # noqa: E402  (needs Django set up first)
+from streaming.routing import application  # noqa: E402
 
-application = application(django_asgi_app)
+application = with_ingest(application(django_asgi_app))

@@ -8,7 +8,9 @@ action gets PermissionDenied (403). Every app scopes its reads with these.
 from __future__ import annotations
 
 import hmac
+import time
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -70,3 +72,42 @@ def api_key_authenticate(raw_key: str | None) -> APIKey | None:
     if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
         return None
     return api_key if api_key.is_active() else None
+
+
+_recent_keys: dict[str, tuple[float, APIKey]] = {}
+
+
+def api_key_authenticate_recent(raw_key: str | None) -> APIKey | None:
+    """The same, answered from this process's memory for ``API_KEY_CACHE_SECONDS`` after a
+    key was last read: the hot ingest path then needs no query. A revocation made in this
+    process applies at once (``api_key_forget``), one made elsewhere within those seconds."""
+    if not raw_key or not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
+        return None
+    remembered = api_key_remembered(raw_key)
+    if remembered is not None:
+        return remembered
+    digest = api_key_hash(raw_key)
+    now = time.monotonic()
+    api_key = api_key_authenticate(raw_key)
+    if api_key is None:
+        _recent_keys.pop(digest, None)
+    else:
+        if len(_recent_keys) > 10_000:
+            _recent_keys.clear()
+        _recent_keys[digest] = (now, api_key)
+    return api_key
+
+
+def api_key_remembered(raw_key: str | None) -> APIKey | None:
+    """A key read within ``API_KEY_CACHE_SECONDS`` and still active, from memory only."""
+    if not raw_key:
+        return None
+    found = _recent_keys.get(api_key_hash(raw_key))
+    if found is not None and time.monotonic() - found[0] < settings.API_KEY_CACHE_SECONDS \
+            and found[1].is_active():
+        return found[1]
+    return None
+
+
+def api_key_forget() -> None:
+    _recent_keys.clear()

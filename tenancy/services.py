@@ -18,6 +18,7 @@ from .models import (
     Role,
     api_key_hash,
 )
+from .selectors import api_key_forget
 
 
 def _fail(field: str, message: str):
@@ -87,6 +88,7 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    transaction.on_commit(api_key_forget)
     return api_key
 
 
@@ -100,4 +102,5 @@ def api_key_rotate(*, api_key: APIKey, grace_seconds: int = 3600) -> tuple[APIKe
     api_key.expires_at = timezone.now() + timedelta(seconds=max(0, grace_seconds))
     api_key.replaced_by = new_key
     api_key.save(update_fields=["expires_at", "replaced_by"])
+    transaction.on_commit(api_key_forget)
     return new_key, raw_key

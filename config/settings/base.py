@@ -230,9 +230,13 @@ STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 2)  # DB connections all stream
 SDK_RATE_LIMIT_PER_MINUTE = env_int("SDK_RATE_LIMIT_PER_MINUTE", 6000)  # per key; 0 = off
 # Agent sessions (per organization API key; 0 = off). The CLI never retries a 4xx, so an
 # ingest limit must fit the busiest minute of all conversations a key carries: docs/sessions.md.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)  # ingest: a key read is reused
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 100)
 UPLOAD_RATE_LIMIT_PER_MINUTE = env_int("UPLOAD_RATE_LIMIT_PER_MINUTE", 10)
 INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 1024 * 1024)
+# One writer per server process commits the events arriving together (sessions_app/ingest_writer.py).
+INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", True)
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)
 SDK_STREAM_TOKEN_TTL_SECONDS = env_int("SDK_STREAM_TOKEN_TTL_SECONDS", 24 * 3600)
 OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)

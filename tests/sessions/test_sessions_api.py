@@ -39,6 +39,10 @@ def test_upload__stored_whole__idempotent_on_original_id(post, org_key):
     assert (conversation.source, conversation.client_id, conversation.status) == \
         ("upload", "rec-1", "completed")
     assert conversation.messages.count() == 10_000 and conversation.message_count == 10_000
+    last = conversation.messages.order_by("-sequence_number").first()
+    assert (last.client_id, last.agent_id, last.content, last.turn_number) == \
+        ("m9999", "a1", "text 9999", None)
+    assert last.created_at.isoformat() == "2026-11-20T09:00:39+00:00"
     again = post("/api/sessions/upload", upload_body(messages=2), org_key)
     assert again.status_code == 200
     assert again.json() == {"id": conversation.pk, "conversation_id": "rec-1",

@@ -1,0 +1,82 @@
+"""The ingest writer (group commit) on its own: many requests at once, copies in one batch and
+across batches, one failing event, and answers only after the commit."""
+
+import json
+import threading
+
+import pytest
+
+from sessions_app.envelope import parse_event
+from sessions_app.ingest_writer import IngestWriter
+from sessions_app.models import Conversation, IngestEvent, Message
+from tenancy import services as tenancy_services
+
+from .recorded import conversation_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def writer(settings):
+    from sessions_app.services import event_apply, event_first_answer
+
+    settings.INGEST_BATCH_SIZE = 50
+    return IngestWriter(event_apply, event_first_answer)
+
+
+def test_writer__concurrent_events_with_copies__each_stored_once_and_answered(
+        writer, organization):
+    api_key, _ = tenancy_services.api_key_create(organization=organization, scopes=["ingest"])
+    events = [parse_event(e) for e in conversation_events(messages=40)]
+    sent = events + events[1:11]  # ten copies
+    answers = [None] * len(sent)
+
+    def send(index):
+        answers[index] = writer.submit(api_key, sent[index])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(sent))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(answer is not None for answer in answers)
+    duplicates = [a for a in answers if a.body.get("duplicate")]
+    assert len(duplicates) == 10
+    assert Message.objects.count() == 40 and IngestEvent.objects.count() == len(events)
+    assert Conversation.objects.get().message_count == 40
+    assert writer.batches < len(sent)  # events were committed together
+    assert writer.events == len(sent)
+
+
+def test_writer__a_failing_event__fails_alone(writer, organization, monkeypatch):
+    from sessions_app import services
+
+    api_key, _ = tenancy_services.api_key_create(organization=organization, scopes=["ingest"])
+    started, good, bad = (parse_event(json.loads(json.dumps(e)))
+                          for e in conversation_events(messages=2)[:3])
+    original = services._APPLY["message.created"]
+
+    def explode_on_msg_1(organization, event):
+        if event.data["message_id"] == "msg-1":
+            raise RuntimeError("boom")
+        return original(organization, event)
+
+    monkeypatch.setitem(services._APPLY, "message.created", explode_on_msg_1)
+    writer.apply = services.event_apply
+    results = {}
+
+    def send(name, event):
+        try:
+            results[name] = writer.submit(api_key, event)
+        except RuntimeError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=send, args=item) for item in
+               [("started", started), ("good", good), ("bad", bad)]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(results["bad"], RuntimeError)
+    assert results["good"].status == 201 and results["started"].status == 201
+    assert list(Message.objects.values_list("client_id", flat=True)) == ["msg-0"]
