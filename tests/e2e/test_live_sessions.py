@@ -145,3 +145,50 @@ def test_chromium__live_session_page__follows_and_resumes_after_a_restart(stack,
         browser.run(scenario)
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize("headers, body, status, error", [
+    ({}, b"{}", 401, "not_authenticated"),
+    ({"Authorization": "Bearer ap_live_wrong"}, b"{}", 401, "invalid_api_key"),
+    ({"Authorization": "KEY"}, b"{}", 403, "insufficient_scope"),  # a read-only key
+    ({"Authorization": "KEY*"}, b"{nope", 400, "parse_error"),
+    ({"Authorization": "KEY*"}, b"[1]", 400, "validation_error"),
+    ({"Authorization": "KEY*"}, b'{"type": "x"}', 400, "validation_error"),
+    ({"Authorization": "KEY*"}, b"{" + b" " * (1024 * 1024 + 1) + b"}", 413,
+     "payload_too_large"),
+])
+def test_ingest_over_asgi__refusals_are_the_apis(stack, headers, body, status, error):
+    """POST /api/ingest is served from ASGI (sessions_app/asgi.py): the same answers."""
+    if headers.get("Authorization") == "KEY":
+        headers = {"Authorization": f"Bearer {read_only_key(stack)}"}
+    elif headers.get("Authorization") == "KEY*":
+        headers = {"Authorization": f"Bearer {stack.api_key}"}
+    response = httpx.post(f"{stack.base_url}/api/ingest", content=body,
+                          headers={"Content-Type": "application/json", **headers})
+    assert (response.status_code, response.json()["error"]) == (status, error)
+
+
+def read_only_key(stack) -> str:
+    if not hasattr(stack, "read_only_key"):
+        stack.read_only_key = stack.manage("create_api_key", "acme", "--scope",
+                                           "read").strip().splitlines()[-1]
+    return stack.read_only_key
+
+
+def test_ingest_over_asgi__get_is_405_json(stack):
+    response = httpx.get(f"{stack.base_url}/api/ingest")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_ingest_over_asgi__rate_limit_429_retry_after_but_never_the_end(tmp_path):
+    with LiveStack(tmp_path / "var", extra_env={"INGEST_RATE_LIMIT_PER_MINUTE": "2"}) \
+            .running() as limited:
+        key = limited.credentials["apiKey"]
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        events = conversation_events("limited", messages=3)
+        codes = [httpx.post(f"{limited.base_url}/api/ingest", json=event, headers=headers)
+                 for event in events[:3]]
+        assert [c.status_code for c in codes] == [201, 201, 429]
+        assert int(codes[2].headers["retry-after"]) >= 1
+        end = httpx.post(f"{limited.base_url}/api/ingest", json=events[-1], headers=headers)
+        assert end.status_code == 200
