@@ -34,9 +34,15 @@ class IngestWriter:
     """``apply(api_key, event)`` stores one event and returns its answer (IntegrityError for
     a copy); ``first_answer(api_key, event)`` is a copy's answer (sessions_app.services)."""
 
-    def __init__(self, apply: Callable, first_answer: Callable):
+    def __init__(self, apply: Callable, first_answer: Callable,
+                 batched: Callable = lambda event: False, apply_many: Callable | None = None):
         self.apply = apply
         self.first_answer = first_answer
+        # Events ``batched`` says yes to (messages) are applied together by ``apply_many``,
+        # which answers None for a copy; if it meets a conflict (another process recorded
+        # one of them meanwhile), they are applied one by one instead.
+        self.batched = batched
+        self.apply_many = apply_many
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -74,18 +80,33 @@ class IngestWriter:
             self._write(batch)
 
     def _write(self, batch) -> None:
-        answers: list = []
+        answers: list = [None] * len(batch)
+        together = [i for i, (_, event, _) in enumerate(batch)
+                    if self.apply_many is not None and self.batched(event)]
+        alone = [i for i in range(len(batch)) if i not in set(together)]
         try:
             with transaction.atomic():
-                for api_key, event, _ in batch:
+                if together:
                     try:
                         with transaction.atomic():
-                            answers.append(self.apply(api_key, event))
+                            applied = self.apply_many([batch[i][:2] for i in together])
+                        for i, answer in zip(together, applied):
+                            answers[i] = answer
+                    except Exception as exc:  # noqa: BLE001 - then one by one: a bad one fails alone
+                        if not isinstance(exc, IntegrityError):
+                            logger.warning("a batch of %d events failed together (%s); "
+                                           "applying them one by one", len(together), exc)
+                        alone += together
+                for i in alone:
+                    api_key, event, _ = batch[i]
+                    try:
+                        with transaction.atomic():
+                            answers[i] = self.apply(api_key, event)
                     except IntegrityError:
-                        answers.append(None)  # a copy: answered after the commit
+                        answers[i] = None  # a copy: answered after the commit
                     except Exception as exc:  # noqa: BLE001 - this event fails, not the batch
                         logger.exception("ingest of %s failed", event.key)
-                        answers.append(exc)
+                        answers[i] = exc
         except Exception as exc:  # noqa: BLE001 - the commit failed: every request is told
             logger.exception("an ingest batch of %d events could not be committed", len(batch))
             connection.close()  # the next batch starts on a fresh connection

@@ -39,6 +39,27 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
     transaction.on_commit(partial(publish, channel, event_type, data))
 
 
+def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Store and fan out several ``(channel, event type, data)`` at once: their storage
+    appends share one transaction (one commit instead of one each)."""
+    try:
+        with transaction.atomic():
+            for channel, event_type, data in events:
+                send_event(channel, event_type, data, async_publish=False)
+    except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
+        logger.exception("could not publish %d events together; one by one", len(events))
+        for channel, event_type, data in events:
+            publish(channel, event_type, data)
+        return
+    hub.poke()
+
+
+def publish_many_on_commit(events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """:func:`publish_many` once the current transaction commits."""
+    if events:
+        transaction.on_commit(partial(publish_many, list(events)))
+
+
 def close_credential_streams(credential: Credential) -> None:
     """End the streams Pushpin holds for ``credential`` (streams this server holds are closed by
     the hub's re-check). Call it after the revocation commits."""

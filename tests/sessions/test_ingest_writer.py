@@ -1,10 +1,12 @@
 """The ingest writer (group commit) on its own: many requests at once, copies in one batch and
-across batches, one failing event, and answers only after the commit."""
+across batches, one failing event (the batch falls back to one by one), and answers only
+after the commit."""
 
 import json
 import threading
 
 import pytest
+from django.db import transaction
 
 from sessions_app.envelope import parse_event
 from sessions_app.ingest_writer import IngestWriter
@@ -18,10 +20,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def writer(settings):
-    from sessions_app.services import event_apply, event_first_answer
+    from sessions_app.services import writer as configured
 
     settings.INGEST_BATCH_SIZE = 50
-    return IngestWriter(event_apply, event_first_answer)
+    return IngestWriter(configured.apply, configured.first_answer,
+                        batched=configured.batched, apply_many=configured.apply_many)
 
 
 def test_writer__concurrent_events_with_copies__each_stored_once_and_answered(
@@ -62,7 +65,13 @@ def test_writer__a_failing_event__fails_alone(writer, organization, monkeypatch)
         return original(organization, event)
 
     monkeypatch.setitem(services._APPLY, "message.created", explode_on_msg_1)
-    writer.apply = services.event_apply
+
+    def apply_many(items):  # the batch meets the bad event too: then one by one
+        if any(event.data.get("message_id") == "msg-1" for _, event in items):
+            raise RuntimeError("boom")
+        return services.messages_apply(items)
+
+    writer.apply_many = apply_many
     results = {}
 
     def send(name, event):
@@ -80,3 +89,31 @@ def test_writer__a_failing_event__fails_alone(writer, organization, monkeypatch)
     assert isinstance(results["bad"], RuntimeError)
     assert results["good"].status == 201 and results["started"].status == 201
     assert list(Message.objects.values_list("client_id", flat=True)) == ["msg-0"]
+
+
+def test_writer__batched_messages__store_what_one_by_one_stores(writer, organization):
+    """Messages applied together (messages_apply) and one by one (event_apply) end the same."""
+    import random
+
+    from sessions_app import services
+
+    from .test_ingest import stored
+
+    api_key, _ = tenancy_services.api_key_create(organization=organization, scopes=["ingest"])
+    events = [parse_event(e) for e in conversation_events(messages=30)]
+    for event in events:
+        with transaction.atomic():  # as every caller of event_apply
+            services.event_apply(api_key, event)
+    expected = stored()
+    Conversation.objects.all().delete()
+    IngestEvent.objects.all().delete()
+    shuffled = events[1:] + events[5:9]  # messages (and copies) before started
+    random.Random(3).shuffle(shuffled)
+    shuffled.append(events[0])
+    threads = [threading.Thread(target=writer.submit, args=(api_key, event))
+               for event in shuffled]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert stored() == expected
