@@ -309,9 +309,9 @@ def _messages_insert(conversation: Conversation, messages: list[dict]) -> None:
 
 
 def _message_rows_insert(rows_in: list[tuple[int, dict]]) -> None:
-    """Insert checked messages, ``(conversation id, message)`` each, with one prepared
-    statement (executemany): building model instances for bulk_create cost most of the time
-    of a 10,000-message upload."""
+    """Insert checked messages, ``(conversation id, message)`` each, with COPY (PostgreSQL)
+    or one prepared statement (executemany): building model instances for bulk_create cost
+    most of the time of a 10,000-message upload."""
     now = timezone.now()
     ops = connection.ops
     columns = ["conversation_id", "client_id", *_MESSAGE_COLUMNS, "received_at"]
@@ -332,6 +332,13 @@ def _message_rows_insert(rows_in: list[tuple[int, dict]]) -> None:
         row.append(received)
         rows.append(row)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # COPY: several times faster than INSERTs
+            copy_sql = (f"COPY {ops.quote_name(Message._meta.db_table)} "
+                        f"({', '.join(ops.quote_name(c) for c in columns)}) FROM STDIN")
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
         for start in range(0, len(rows), 2000):
             cursor.executemany(sql, rows[start:start + 2000])
 

@@ -77,6 +77,23 @@ async def ingest_round(url: str, key: str, clients: int, messages: int, round_: 
     return len(latencies) / elapsed, latencies, failures
 
 
+async def http_only_round(url: str, key: str, clients: int, messages: int) -> float:
+    """The same pattern with events refused on arrival (400, no database work): what the
+    HTTP layer of one server process (and this client) manage at most."""
+    bad = {"type": "no.such.event", "timestamp": "2026-11-23T10:00:00Z", "data": {}}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+
+    async def one_client():
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            await asyncio.gather(*(client.post(f"{url}/api/ingest", content=json.dumps(bad),
+                                               headers=headers) for _ in range(messages + 2)))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return clients * (messages + 2) / (time.perf_counter() - started)
+
+
 def upload_once(url: str, key: str, messages: int, index: int) -> tuple[float, float]:
     body = {"metadata": {"originalId": f"bench-upload-{index}", "startedAt":
                          "2026-11-23T10:00:00Z"},
@@ -127,6 +144,8 @@ def main() -> int:
                 all_latencies += latencies
                 failed += failures
                 print(f"  round {round_ + 1}: {rate:,.0f} events/s")
+            ceiling = asyncio.run(http_only_round(stack.base_url, key, args.clients,
+                                                  args.messages))
             uploads = [upload_once(stack.base_url, key, 10_000, n) for n in range(args.uploads)]
     p50, p99 = percentile(all_latencies, 0.5) * 1000, percentile(all_latencies, 0.99) * 1000
     best = max(rates)
@@ -136,6 +155,7 @@ def main() -> int:
           f"{SEED_TARGET:>10,}{OUR_TARGET:>10,}")
     print(f"{'(a) ingest events/s (best round)':<44}{best:>14,.0f}{SEED_TARGET:>10,}"
           f"{OUR_TARGET:>10,}")
+    print(f"{'(a) the same refused at once (HTTP only) /s':<44}{ceiling:>14,.0f}")
     print(f"{'(a) latency per event p50 / p99 (ms)':<44}{f'{p50:.1f} / {p99:.1f}':>14}")
     print(f"{'(a) refused or failed events':<44}{len(failed):>14}")
     server = [s for _, s in uploads]
