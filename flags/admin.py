@@ -174,13 +174,6 @@ class SDKKeyAdmin(FlagsAdmin):
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj) + ["name"] if obj else self.fields
 
-    @admin.display(description="status")
-    def status(self, obj):
-        if obj.revoked_at:
-            return "revoked"
-        if obj.expires_at:
-            return "active until expiry" if obj.is_active() else "expired"
-        return "active"
 
     def service_save(self, request, obj, data):
         if obj is not None:

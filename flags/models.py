@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from tenancy.models import Organization
+from tenancy.models import Organization, SecretKey
 
 KEY_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
@@ -64,23 +64,14 @@ def sdk_key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-class SDKKey(models.Model):
+class SDKKey(SecretKey):
     """An environment key. Only a SHA-256 hash of the secret is stored."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="sdk_keys")
     kind = models.CharField(max_length=10, choices=SDKKeyKind.choices)
     name = models.CharField(max_length=200, blank=True)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
     display_prefix = models.CharField(max_length=16, editable=False,
                                       help_text="The first characters, to recognise the key.")
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="Set when the key is rotated: end of its grace period.")
-    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -89,12 +80,6 @@ class SDKKey(models.Model):
 
     def __str__(self):
         return f"{self.display_prefix}… ({self.environment})"
-
-    def is_active(self, now=None) -> bool:
-        now = now or timezone.now()
-        if self.revoked_at is not None and self.revoked_at <= now:
-            return False
-        return self.expires_at is None or self.expires_at > now
 
 
 class Tag(models.Model):

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import time
 
-from django.db.models import Q
-from django.utils import timezone
 from django_eventstream.utils import sse_encode_event
 
 from streaming.kinds import CredentialKind, NotCached, StreamDenied, StreamKind, StreamPlan
@@ -34,12 +32,7 @@ class SDKKeyCredential(CredentialKind):
     revoked_text = "the key of this stream was revoked"
 
     def revoked(self, ids) -> set[int]:
-        ids = list(ids)
-        now = timezone.now()
-        active = set(SDKKey.objects.filter(id__in=ids).filter(
-            Q(revoked_at__isnull=True) | Q(revoked_at__gt=now)).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)).values_list("id", flat=True))
-        return set(ids) - active
+        return SDKKey.inactive_ids(ids)
 
 
 sdk_key_credential_kind = SDKKeyCredential()

@@ -17,9 +17,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.db.models import Q
 from django.http import Http404
-from django.utils import timezone
 
 from streaming.kinds import CredentialKind, NotCached, StreamDenied, StreamKind, StreamPlan
 from tenancy.models import APIKey, APIKeyScope
@@ -46,12 +44,7 @@ class APIKeyCredential(CredentialKind):
     revoked_text = "the API key of this stream was revoked"
 
     def revoked(self, ids) -> set[int]:
-        ids = list(ids)
-        now = timezone.now()
-        active = set(APIKey.objects.filter(id__in=ids).filter(
-            Q(revoked_at__isnull=True) | Q(revoked_at__gt=now)).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)).values_list("id", flat=True))
-        return set(ids) - active
+        return APIKey.inactive_ids(ids)
 
 
 class StaffCredential(CredentialKind):

@@ -129,13 +129,6 @@ class APIKeyAdmin(TenantScopedAdmin):
     def scope_list(self, api_key):
         return ", ".join(api_key.scopes)
 
-    @admin.display(description="status")
-    def status(self, api_key):
-        if api_key.revoked_at:
-            return "revoked"
-        if api_key.expires_at:
-            return "active until expiry" if api_key.is_active() else "expired"
-        return "active"
 
     def save_model(self, request, obj, form, change):
         created, raw_key = services.api_key_create(

@@ -70,19 +70,12 @@ def api_key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-class APIKey(models.Model):
-    """An organization's key for services and agent CLIs (``ap_live_…``), with scopes.
+class SecretKey(models.Model):
+    """What every key with a secret has (environment keys, organization API keys): only a
+    SHA-256 hash of the secret is stored; a key is revoked at once or, when rotated, expires
+    after a grace period."""
 
-    Only a SHA-256 hash of the secret is stored; the secret is shown once, when created.
-    """
-
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
-                                     related_name="api_keys")
-    name = models.CharField(max_length=200, blank=True)
-    scopes = models.JSONField(default=list)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    display_prefix = models.CharField(max_length=20, editable=False,
-                                      help_text="The first characters, to recognise the key.")
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
@@ -93,14 +86,49 @@ class APIKey(models.Model):
                                     related_name="+")
 
     class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "API key"
-
-    def __str__(self):
-        return f"{self.display_prefix}… ({self.organization})"
+        abstract = True
 
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         if self.revoked_at is not None and self.revoked_at <= now:
             return False
         return self.expires_at is None or self.expires_at > now
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at:
+            return "active until expiry" if self.is_active() else "expired"
+        return "active"
+
+    @classmethod
+    def inactive_ids(cls, ids) -> set[int]:
+        """Which of ``ids`` are revoked, expired or gone (what a stream re-check asks)."""
+        ids = set(ids)
+        now = timezone.now()
+        active = cls.objects.filter(id__in=ids).filter(
+            models.Q(revoked_at__isnull=True) | models.Q(revoked_at__gt=now)).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        return ids - set(active.values_list("id", flat=True))
+
+
+class APIKey(SecretKey):
+    """An organization's key for services and agent CLIs (``ap_live_…``), with scopes.
+
+    The secret is shown once, when created.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True)
+    scopes = models.JSONField(default=list)
+    display_prefix = models.CharField(max_length=20, editable=False,
+                                      help_text="The first characters, to recognise the key.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.display_prefix}… ({self.organization})"
