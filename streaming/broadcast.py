@@ -6,14 +6,19 @@ committed, and never for one that rolled back.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django_eventstream import send_event
+from django_eventstream import eventstream, send_event
+from django_eventstream.storage import get_storage
+from django_eventstream.utils import publish_event
+from django_eventstream.views import get_listener_manager
 
 from .frames import revoked_frame
 from .hub import hub
@@ -40,18 +45,43 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
 
 
 def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Store and fan out several ``(channel, event type, data)`` at once: their storage
-    appends share one transaction (one commit instead of one each)."""
+    """Store and fan out several ``(channel, event type, data)`` at once: each channel's
+    events are stored with one counter update and one insert (``EventStorage.append_events``)
+    and then fanned out one by one, as ``send_event`` does after its own append."""
+    by_channel: dict[str, list[tuple[str, str]]] = {}
+    for channel, event_type, data in events:
+        by_channel.setdefault(channel, []).append(
+            (event_type, json.dumps(data, cls=DjangoJSONEncoder)))
     try:
+        storage = get_storage()
         with transaction.atomic():
-            for channel, event_type, data in events:
-                send_event(channel, event_type, data, async_publish=False)
+            stored = {channel: storage.append_events(channel, items)
+                      for channel, items in by_channel.items()}
     except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
-        logger.exception("could not publish %d events together; one by one", len(events))
+        logger.exception("could not store %d events together; one by one", len(events))
         for channel, event_type, data in events:
             publish(channel, event_type, data)
         return
+    for channel, stored_events in stored.items():
+        for event, (event_type, data) in zip(stored_events, by_channel[channel]):
+            _fan_out(channel, event_type, data, event)
     hub.poke()
+
+
+def _fan_out(channel: str, event_type: str, data: str, event) -> None:
+    """What ``send_event`` does with an event it has stored: tell the other processes (Redis)
+    or this one's listeners, and Pushpin (GRIP)."""
+    try:
+        if eventstream.redis_client:
+            eventstream.redis_client.publish("events_channel", json.dumps({
+                "channel": channel, "event_type": event_type, "data": data,
+                "pub_id": str(event.id)}))
+        else:
+            get_listener_manager().add_to_queues(channel, event)
+        publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
+                      blocking=True)
+    except Exception:  # noqa: BLE001 - stored: streams catch up from storage
+        logger.exception("could not fan out %s on %s", event_type, channel)
 
 
 def publish_many_on_commit(events: list[tuple[str, str, dict[str, Any]]]) -> None:

@@ -399,3 +399,21 @@ def test_lost_redis_message__gap_in_ids__repaired_from_storage_in_order(case):
         return [subscription.queue.get_nowait().id for _ in range(subscription.queue.qsize())]
 
     assert run(scenario()) == [2, 3, 4]
+
+
+def test_publish_many__stored_and_replayed_exactly_as_publish_one_by_one(db):
+    """publish_many stores several events with one counter update; what a stream reads back is
+    what publish() stores for the same events, ids in order."""
+    from streaming.broadcast import publish_many
+    from streaming.selectors import read_events
+
+    publish("one-by-one", "note", {"n": 0, "text": "é"})
+    publish("one-by-one", "note", {"n": 1})
+    publish_many([("together", "note", {"n": 0, "text": "é"}), ("together", "note", {"n": 1}),
+                  ("elsewhere", "other", {"x": True})])
+    one = [(e.id, e.type, e.data) for e in read_events("one-by-one", 0, 10)]
+    many = [(e.id, e.type, e.data) for e in read_events("together", 0, 10)]
+    assert one == many and [e[0] for e in many] == [1, 2]
+    assert read_events("elsewhere", 0, 10)[0].payload == {"x": True}
+    publish("together", "note", {"n": 2})  # the counter goes on from the batch
+    assert [e.id for e in read_events("together", 0, 10)] == [1, 2, 3]
