@@ -73,6 +73,15 @@ def test_make_run__stopped__every_process_ends_within_10_s(tmp_path, way):
         else:
             pytest.fail("make run did not come up:\n" + (tmp_path / "make-run.log").read_text())
         time.sleep(3)  # the worker and beat are up too
+        # make run printed the demo's API key, and an agent CLI's event goes in with it
+        printed = (tmp_path / "make-run.log").read_text()
+        api_key = next(line.split()[-1] for line in printed.splitlines()
+                       if line.startswith("API key"))
+        started = httpx.post(f"http://127.0.0.1:{port}/api/ingest", json={
+            "type": "conversation.started", "timestamp": "2026-11-23T10:00:00Z",
+            "data": {"conversation_id": f"make-run-{way}", "participants": []}},
+            headers={"Authorization": f"Bearer {api_key}"})
+        assert started.status_code == 201, started.text
         everything = descendants(make.pid) | {make.pid}
         assert len(everything) >= 4  # make, the launcher, the server, the worker (and its pool)
         target, signum = WAYS[way]

@@ -90,6 +90,10 @@ def test_upload__credentials(post, organization, org_key):
     assert post("/api/sessions/upload", upload_body(), ingest_only).status_code == 403
     assert post("/api/sessions/upload", upload_body(), None).status_code == 401
     assert post("/api/sessions/upload", upload_body(), "ap_live_x").status_code == 401
+    key, revoked = tenancy_services.api_key_create(organization=organization, scopes=["upload"])
+    tenancy_services.api_key_revoke(api_key=key)
+    assert post("/api/sessions/upload", upload_body(), revoked).status_code == 401
+    assert not Conversation.objects.exists()
 
 
 @pytest.fixture
