@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
-JSON_PREFIXES = ("/api/", "/ofrep/", "/stream/", "/ws")
+JSON_PREFIXES = ("/api/", "/ofrep/", "/stream/", "/ws", "/agent-to-agent/")
 
 CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied",
          404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",

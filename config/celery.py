@@ -33,6 +33,12 @@ app.conf.beat_schedule = {
         "task": "flags.tasks.close_expired_key_streams",
         "schedule": 30.0,
     },
+    # Agent-to-agent task messages live TASK_MESSAGE_TTL_MINUTES; reads skip expired ones
+    # at once, this deletes them.
+    "prune-task-messages": {
+        "task": "sessions_app.tasks.prune_task_messages",
+        "schedule": crontab(minute="*/15"),
+    },
     "trim-stream-events": {
         "task": "streaming.tasks.trim_stream_events",
         "schedule": crontab(minute=7),

@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/health", health, name="health"),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),
+    path("agent-to-agent/", include("sessions_app.api.task_urls")),
     path("api/v1/", include("flags.api.urls")),
     path("api/sdk/flags", sdk_views.sdk_flags, name="sdk-flags"),
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),

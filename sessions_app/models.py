@@ -8,6 +8,7 @@ A conversation arrives either live, event by event, from an agent CLI's bridge (
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -148,3 +149,82 @@ class IngestEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.event_key}"
+
+
+# --- agent-to-agent tasks -------------------------------------------------------------------
+
+class TaskState(models.TextChoices):
+    """A2A task states; on the wire they are written TASK_STATE_<NAME>."""
+
+    SUBMITTED = "submitted", "Submitted"
+    WORKING = "working", "Working"
+    INPUT_REQUIRED = "input_required", "Input required"
+    COMPLETED = "completed", "Completed"
+    CANCELED = "canceled", "Canceled"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    AUTH_REQUIRED = "auth_required", "Auth required"
+
+
+TERMINAL_TASK_STATES = (TaskState.COMPLETED, TaskState.CANCELED, TaskState.FAILED,
+                        TaskState.REJECTED)
+
+
+class TaskMessageKind(models.TextChoices):
+    CHUNK = "chunk", "Chunk (partial output)"
+    PROGRESS = "progress", "Progress"
+    STATUS = "status", "Status"
+    COMPLETE = "complete", "Complete"
+    ERROR = "error", "Error"
+
+
+class Task(models.Model):
+    """Work handed to an agent of an organization; ``task_id`` may be chosen by the client."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="agent_tasks")
+    agent = models.CharField(max_length=100)
+    task_id = models.CharField(max_length=200)
+    context_id = models.CharField(max_length=200)
+    state = models.CharField(max_length=20, choices=TaskState.choices,
+                             default=TaskState.SUBMITTED)
+    input = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL,
+                                   related_name="+")
+    last_sequence = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["organization", "agent", "task_id"],
+                                               name="task_unique_id_per_agent")]
+
+    def __str__(self):
+        return f"{self.agent}/{self.task_id}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_TASK_STATES
+
+
+class TaskMessage(models.Model):
+    """One message of a task, numbered per task; gone after ``TASK_MESSAGE_TTL_MINUTES``."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="messages")
+    sequence = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=TaskMessageKind.choices)
+    content = models.TextField(blank=True)
+    progress = models.FloatField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        constraints = [models.UniqueConstraint(fields=["task", "sequence"],
+                                               name="task_message_unique_sequence")]
+
+    def __str__(self):
+        return f"{self.task} #{self.sequence} {self.kind}"

@@ -237,6 +237,7 @@ INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 1024 * 1024)
 # One writer per server process commits the events arriving together (sessions_app/ingest_writer.py).
 INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", True)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200)
+TASK_MESSAGE_TTL_MINUTES = env_int("TASK_MESSAGE_TTL_MINUTES", 60)  # agent-to-agent tasks
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)
 SDK_STREAM_TOKEN_TTL_SECONDS = env_int("SDK_STREAM_TOKEN_TTL_SECONDS", 24 * 3600)
 OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)

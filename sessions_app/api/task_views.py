@@ -1,0 +1,175 @@
+"""Agent-to-agent tasks over REST, under ``/agent-to-agent/<org>/<agent>/tasks/``.
+
+An application (a logged-in member of the organization: session or user JWT, or an API key with
+the ``agent`` scope) creates a task and reads it; the agent (API key, scope ``agent``) posts its
+messages; anyone of the organization may poll them (``?after=<sequence>``) or cancel the task.
+Another organization's tasks are not found (404).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tenancy.models import APIKeyScope, Organization
+from tenancy.selectors import api_key_authenticate, organizations_for_user
+from tenancy.tokens import ACCESS, TokenError, token_user
+
+from .. import agent_tasks
+from ..models import Task
+from .admission import Refused, parse_json
+from .views import answer
+
+MAX_BODY = 1024 * 1024
+
+
+class Caller:
+    def __init__(self, organization: Organization, user=None, api_key=None):
+        self.organization = organization
+        self.user = user
+        self.api_key = api_key
+
+
+def caller(request, org: str, *, key_scope: str | None = APIKeyScope.AGENT,
+           users: bool = True) -> Caller:
+    """Who calls, for organization ``org``: an API key (with ``key_scope``) or a member
+    (session or user JWT). 401 without credentials, 403 for a key without the scope, 404 for
+    an organization that is not the caller's."""
+    authorization = request.headers.get("Authorization", "").strip()
+    parts = authorization.split()
+    token = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+    if token and token.startswith("ap_live_"):
+        api_key = api_key_authenticate(token)
+        if api_key is None:
+            raise Refused(401, "invalid_api_key", "the API key is unknown, revoked or expired")
+        if key_scope is None or key_scope not in api_key.scopes:
+            raise Refused(403, "insufficient_scope",
+                          f"an API key needs the {key_scope!r} scope here" if key_scope
+                          else "this is for a logged-in user, not an API key")
+        if api_key.organization.slug != org:
+            raise Refused(404, "not_found", f"no organization {org!r} of yours")
+        return Caller(api_key.organization, api_key=api_key)
+    user = None
+    if token:
+        try:
+            user = token_user(token, ACCESS)
+        except TokenError as exc:
+            raise Refused(401, "invalid_token", str(exc)) from None
+    elif request.user.is_authenticated:
+        user = request.user
+    if user is None:
+        raise Refused(401, "not_authenticated", "log in, send a user token, or an API key "
+                                                "(Authorization: Bearer …)")
+    if not users:
+        raise Refused(403, "permission_denied", "this is the agent's side: use an API key "
+                                                "with the 'agent' scope")
+    organization = organizations_for_user(user).filter(slug=org).first()
+    if organization is None:
+        raise Refused(404, "not_found", f"no organization {org!r} of yours")
+    return Caller(organization, user=user)
+
+
+def task_of(who: Caller, agent: str, task_id: str) -> Task:
+    task = Task.objects.select_related("organization").filter(
+        organization=who.organization, agent=agent, task_id=task_id).first()
+    if task is None:
+        raise Refused(404, "not_found", f"no task {task_id!r} of agent {agent!r}")
+    return task
+
+
+def with_endpoints(request, task: Task) -> dict:
+    base = f"/agent-to-agent/{task.organization.slug}/{task.agent}/tasks/{task.task_id}"
+    return {**agent_tasks.task_body(task), "streamEndpoint": f"{base}/stream",
+            "streamTokenEndpoint": f"{base}/stream-token", "messagesEndpoint": f"{base}/messages"}
+
+
+def validation_refused(error: ValidationError) -> Refused:
+    fields = {name: [m for e in errors for m in e.messages]
+              for name, errors in error.error_dict.items()}
+    first, messages = next(iter(fields.items()))
+    return Refused(400, "validation_error", f"{first}: {messages[0]}", fields=fields)
+
+
+def body_of(request) -> dict:
+    raw = request.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise Refused(413, "payload_too_large", f"the request body is larger than "
+                                                f"{MAX_BODY:,} bytes")
+    body = parse_json(raw or b"{}")
+    if not isinstance(body, dict):
+        raise Refused(400, "validation_error", "body: must be a JSON object",
+                      fields={"body": ["must be a JSON object"]})
+    return body
+
+
+def conflict(exc: agent_tasks.TaskConflict) -> Refused:
+    return Refused(409, "conflict", str(exc))
+
+
+@csrf_exempt
+@require_POST
+@answer
+def task_create(request, org, agent):
+    who = caller(request, org)
+    body = body_of(request)
+    try:
+        task = agent_tasks.task_create(organization=who.organization, agent=agent,
+                                       task_id=body.get("id"), context_id=body.get("contextId"),
+                                       input=body.get("input"), created_by=who.user)
+    except ValidationError as exc:
+        raise validation_refused(exc) from None
+    except agent_tasks.TaskConflict as exc:
+        raise conflict(exc) from None
+    return JsonResponse(with_endpoints(request, task), status=201)
+
+
+@require_GET
+@answer
+def task_detail(request, org, agent, task_id):
+    who = caller(request, org, key_scope=APIKeyScope.AGENT)
+    return JsonResponse(with_endpoints(request, task_of(who, agent, task_id)))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@answer
+def task_messages(request, org, agent, task_id):
+    """POST: the agent adds a message. GET: every message after ``?after=`` (the polling
+    fallback of the stream)."""
+    if request.method == "POST":
+        who = caller(request, org, users=False)
+        task = task_of(who, agent, task_id)
+        body = body_of(request)
+        try:
+            message = agent_tasks.task_message_post(
+                task=task, kind=body.get("kind"), content=body.get("content", ""),
+                progress=body.get("progress"), metadata=body.get("metadata"))
+        except ValidationError as exc:
+            raise validation_refused(exc) from None
+        except agent_tasks.TaskConflict as exc:
+            raise conflict(exc) from None
+        return JsonResponse({**agent_tasks.message_body(message), "state": task.state},
+                            status=201)
+    who = caller(request, org)
+    task = task_of(who, agent, task_id)
+    raw = request.GET.get("after", "0")
+    if not raw.isdigit():
+        raise Refused(400, "validation_error", "after: must be a whole number ≥ 0",
+                      fields={"after": ["must be a whole number ≥ 0"]})
+    messages = agent_tasks.task_messages_after(task, int(raw))
+    return JsonResponse({"task": agent_tasks.task_body(task),
+                         "messages": [agent_tasks.message_body(m) for m in messages]})
+
+
+@csrf_exempt
+@require_POST
+@answer
+def task_cancel(request, org, agent, task_id):
+    who = caller(request, org)
+    try:
+        task = agent_tasks.task_cancel(task=task_of(who, agent, task_id))
+    except agent_tasks.TaskConflict as exc:
+        raise conflict(exc) from None
+    return JsonResponse(agent_tasks.task_body(task))

@@ -1,0 +1,136 @@
+"""Agent-to-agent tasks over REST (issue 11, items 1, 2 and 6): create, read, the agent's
+messages, polling, cancel, expiry; who may do what."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sessions_app import agent_tasks
+from sessions_app.models import Task, TaskMessage
+from tenancy import services as tenancy_services
+from tenancy.models import Membership, Organization
+from tenancy.tokens import access_token_issue
+
+pytestmark = pytest.mark.django_db
+BASE = "/agent-to-agent/acme/writer/tasks"
+
+
+@pytest.fixture
+def member(django_user_model, organization):
+    user = django_user_model.objects.create_user("app", password="pw")
+    Membership.objects.create(user=user, organization=organization, role="viewer")
+    return {"HTTP_AUTHORIZATION": f"Bearer {access_token_issue(user)}"}
+
+
+@pytest.fixture
+def agent_key(organization):
+    _, raw = tenancy_services.api_key_create(organization=organization, scopes=["agent"])
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def send(client, method, path, headers, body=None):
+    return client.generic(method, path, json.dumps(body) if body is not None else "",
+                          content_type="application/json", **headers)
+
+
+def test_task__created_worked_on_and_completed(client, member, agent_key):
+    created = send(client, "POST", f"{BASE}/", member, {"id": "t-1", "input": {"q": "hi"}})
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert (body["id"], body["state"], body["agent"]) == ("t-1", "submitted", "writer")
+    assert body["streamEndpoint"] == f"{BASE}/t-1/stream"
+    for kind, extra in [("progress", {"progress": 10}), ("chunk", {"content": "Hello, "}),
+                        ("chunk", {"content": "world"}), ("complete", {"content": "done"})]:
+        posted = send(client, "POST", f"{BASE}/t-1/messages", agent_key, {"kind": kind, **extra})
+        assert posted.status_code == 201, posted.json()
+    assert posted.json()["state"] == "completed" and posted.json()["sequence"] == 4
+    polled = send(client, "GET", f"{BASE}/t-1/messages?after=1", member).json()
+    assert [m["sequence"] for m in polled["messages"]] == [2, 3, 4]
+    assert "".join(m["content"] for m in polled["messages"] if m["kind"] == "chunk") == \
+        "Hello, world"
+    assert polled["task"]["state"] == "completed"
+    late = send(client, "POST", f"{BASE}/t-1/messages", agent_key, {"kind": "chunk"})
+    assert late.status_code == 409
+    assert send(client, "GET", f"{BASE}/t-1", agent_key).json()["lastSequence"] == 4
+
+
+def test_task__cancel__status_message_then_nothing_more(client, member, agent_key):
+    send(client, "POST", f"{BASE}", member, {"id": "t-2"})
+    canceled = send(client, "POST", f"{BASE}/t-2/cancel", member)
+    assert canceled.json()["state"] == "canceled"
+    assert send(client, "POST", f"{BASE}/t-2/cancel", member).status_code == 409
+    assert send(client, "GET", f"{BASE}/t-2/messages", member).json()["messages"][0][
+        "metadata"] == {"state": "canceled"}
+
+
+def test_task__bad_input__400_naming_the_field_nothing_written(client, member, agent_key):
+    send(client, "POST", f"{BASE}/", member, {"id": "t-3"})
+    for body, field in [({"kind": "shout"}, "kind"), ({"kind": "progress", "progress": 101},
+                                                     "progress"),
+                        ({"kind": "chunk", "content": 5}, "content"),
+                        ({"kind": "chunk", "metadata": []}, "metadata")]:
+        response = send(client, "POST", f"{BASE}/t-3/messages", agent_key, body)
+        assert response.status_code == 400 and field in response.json()["fields"]
+    assert not TaskMessage.objects.exists()
+    assert send(client, "POST", f"{BASE}/", member, {"id": "bad id!"}).json()["fields"] == {
+        "id": ["must be 1 to 200 letters, digits or - _ . :"]}
+    assert send(client, "POST", f"{BASE}/", member, {"id": "t-3"}).status_code == 409
+    assert send(client, "GET", f"{BASE}/t-3/messages?after=x", member).status_code == 400
+
+
+def test_task__credentials(client, organization, member, agent_key):
+    send(client, "POST", f"{BASE}/", member, {"id": "t-4"})
+    assert send(client, "GET", f"{BASE}/t-4", {}).status_code == 401
+    assert send(client, "GET", f"{BASE}/t-4", {"HTTP_AUTHORIZATION": "Bearer nope"}) \
+        .status_code == 401
+    assert send(client, "GET", f"{BASE}/t-4", {"HTTP_AUTHORIZATION": "Bearer ap_live_x"}) \
+        .status_code == 401
+    key, raw = tenancy_services.api_key_create(organization=organization, scopes=["read"])
+    read_only = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert send(client, "POST", f"{BASE}/t-4/messages", read_only,
+                {"kind": "chunk"}).status_code == 403
+    # the agent's side takes API keys only
+    assert send(client, "POST", f"{BASE}/t-4/messages", member,
+                {"kind": "chunk"}).status_code == 403
+    agent, raw_agent = tenancy_services.api_key_create(organization=organization,
+                                                       scopes=["agent"])
+    tenancy_services.api_key_revoke(api_key=agent)
+    assert send(client, "POST", f"{BASE}/t-4/messages",
+                {"HTTP_AUTHORIZATION": f"Bearer {raw_agent}"}, {"kind": "chunk"}) \
+        .status_code == 401
+    # another organization's key and member see nothing of acme's
+    other = Organization.objects.create(slug="globex", name="Globex")
+    _, theirs = tenancy_services.api_key_create(organization=other, scopes=["agent"])
+    assert send(client, "GET", f"{BASE}/t-4", {"HTTP_AUTHORIZATION": f"Bearer {theirs}"}) \
+        .status_code == 404
+    assert send(client, "GET", "/agent-to-agent/globex/writer/tasks/t-4", member) \
+        .status_code == 404
+    assert not TaskMessage.objects.exists()
+
+
+def test_task_messages__expired__never_returned_and_pruned(client, member, agent_key,
+                                                           settings):
+    send(client, "POST", f"{BASE}/", member, {"id": "t-5"})
+    for n in range(3):
+        send(client, "POST", f"{BASE}/t-5/messages", agent_key, {"kind": "chunk",
+                                                                  "content": str(n)})
+    TaskMessage.objects.filter(sequence__lte=2).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    polled = send(client, "GET", f"{BASE}/t-5/messages", member).json()["messages"]
+    assert [m["sequence"] for m in polled] == [3]
+    assert agent_tasks.task_messages_prune() == 2
+    assert list(TaskMessage.objects.values_list("sequence", flat=True)) == [3]
+    message = TaskMessage.objects.get()
+    assert message.expires_at - message.created_at == timedelta(
+        minutes=settings.TASK_MESSAGE_TTL_MINUTES)
+    assert Task.objects.get().last_sequence == 3
+
+
+def test_prune__scheduled_every_15_minutes():
+    from config.celery import app
+
+    entry = app.conf.beat_schedule["prune-task-messages"]
+    assert entry["task"] == "sessions_app.tasks.prune_task_messages"
+    assert str(entry["schedule"]).startswith("<crontab: */15")
