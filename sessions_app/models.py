@@ -228,3 +228,17 @@ class TaskMessage(models.Model):
 
     def __str__(self):
         return f"{self.task} #{self.sequence} {self.kind}"
+
+
+class TaskStreamToken(models.Model):
+    """A stream token issued for one task to one user (the JWT carries this row's id): a
+    stream opened with it ends when it expires or the user loses access."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="stream_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"stream token {self.pk} of {self.task}"

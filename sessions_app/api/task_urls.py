@@ -10,4 +10,5 @@ urlpatterns = [
     re_path(TASK + r"/?$", task_views.task_detail, name="task-detail"),
     re_path(TASK + r"/messages/?$", task_views.task_messages, name="task-messages"),
     re_path(TASK + r"/cancel/?$", task_views.task_cancel, name="task-cancel"),
+    re_path(TASK + r"/stream-token/?$", task_views.task_stream_token, name="task-stream-token"),
 ]

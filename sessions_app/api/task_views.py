@@ -19,6 +19,7 @@ from tenancy.tokens import ACCESS, TokenError, token_user
 
 from .. import agent_tasks
 from ..models import Task
+from ..stream_tokens import TokenRefused, stream_token_issue
 from .admission import Refused, parse_json
 from .views import answer
 
@@ -173,3 +174,21 @@ def task_cancel(request, org, agent, task_id):
     except agent_tasks.TaskConflict as exc:
         raise conflict(exc) from None
     return JsonResponse(agent_tasks.task_body(task))
+
+
+@csrf_exempt
+@require_POST
+@answer
+def task_stream_token(request, org, agent, task_id):
+    """A token that opens this task's stream for the logged-in user (``?token=``)."""
+    who = caller(request, org, key_scope=None)
+    task = task_of(who, agent, task_id)
+    try:
+        token, row = stream_token_issue(user=who.user, task=task)
+    except TokenRefused as refused:
+        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+        raise Refused(refused.status, refused.code, refused.detail, headers=headers) from None
+    return JsonResponse({"token": token,
+                         "expiresAt": row.expires_at.isoformat().replace("+00:00", "Z"),
+                         "streamEndpoint": with_endpoints(request, task)["streamEndpoint"]},
+                        status=201)

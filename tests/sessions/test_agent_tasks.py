@@ -134,3 +134,69 @@ def test_prune__scheduled_every_15_minutes():
     entry = app.conf.beat_schedule["prune-task-messages"]
     assert entry["task"] == "sessions_app.tasks.prune_task_messages"
     assert str(entry["schedule"]).startswith("<crontab: */15")
+
+
+# --- stream tokens (item 3) -----------------------------------------------------------------
+
+def issue(client, headers, task="t-9"):
+    return send(client, "POST", f"{BASE}/{task}/stream-token", headers)
+
+
+def test_stream_token__issued_to_a_member__bound_to_task_and_user(client, member, settings):
+    from sessions_app.stream_tokens import stream_token_check
+    from tenancy.tokens import TokenError, token_user
+
+    send(client, "POST", f"{BASE}/", member, {"id": "t-9"})
+    send(client, "POST", f"{BASE}/", member, {"id": "t-10"})
+    answer = issue(client, member)
+    assert answer.status_code == 201
+    token = answer.json()["token"]
+    assert answer.json()["streamEndpoint"] == f"{BASE}/t-9/stream"
+    row = stream_token_check(token, Task.objects.get(task_id="t-9"))
+    assert (row.expires_at - row.created_at).total_seconds() == settings.STREAM_TOKEN_TTL_SECONDS
+    with pytest.raises(Exception) as wrong_task:
+        stream_token_check(token, Task.objects.get(task_id="t-10"))
+    assert wrong_task.value.status == 403
+    # not a login token, and a login token is not a stream token
+    with pytest.raises(TokenError):
+        token_user(token)
+    login = member["HTTP_AUTHORIZATION"].split()[1]
+    with pytest.raises(Exception) as not_stream:
+        stream_token_check(login, Task.objects.get(task_id="t-9"))
+    assert not_stream.value.status == 401
+
+
+def test_stream_token__5_per_30_s_per_user_and_task__then_429(client, member):
+    from django.core.cache import cache
+
+    cache.clear()
+    send(client, "POST", f"{BASE}/", member, {"id": "t-9"})
+    codes = [issue(client, member) for _ in range(6)]
+    assert [c.status_code for c in codes] == [201] * 5 + [429]
+    assert int(codes[-1]["Retry-After"]) >= 1
+
+
+def test_stream_token__users_only__expired_and_deactivated_refused(client, member, agent_key,
+                                                                   django_user_model):
+    from sessions_app.stream_tokens import stream_token_check, stream_tokens_ended
+
+    send(client, "POST", f"{BASE}/", member, {"id": "t-9"})
+    assert issue(client, agent_key).status_code == 403  # an API key is no user
+    assert issue(client, {}).status_code == 401
+    token = issue(client, member).json()["token"]
+    task = Task.objects.get(task_id="t-9")
+    row = stream_token_check(token, task)
+    assert stream_tokens_ended([row.pk]) == set()
+    row.user.is_active = False
+    row.user.save()
+    assert stream_tokens_ended([row.pk]) == {row.pk}
+    with pytest.raises(Exception) as deactivated:
+        stream_token_check(token, task)
+    assert deactivated.value.status == 403
+    row.user.is_active = True
+    row.user.save()
+    type(row).objects.filter(pk=row.pk).update(expires_at=timezone.now())
+    assert stream_tokens_ended([row.pk]) == {row.pk}
+    with pytest.raises(Exception) as expired:
+        stream_token_check(token, task)
+    assert expired.value.status == 401
