@@ -32,6 +32,7 @@ urlpatterns = [
     path("live/sessions/", session_views.live_sessions, name="live-sessions"),
     path("live/sessions/<int:conversation_id>/", session_views.live_session,
          name="live-session"),
+    path("live/tasks/<int:task_id>/", session_views.live_task, name="live-task"),
     path("api/health", health, name="health"),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),

@@ -58,6 +58,14 @@ def message_body(message: TaskMessage) -> dict:
             "createdAt": message.created_at.isoformat().replace("+00:00", "Z")}
 
 
+def stream_payload(task: Task, message: TaskMessage, append: bool = False) -> dict:
+    """What a message publishes on the task's channel: the message, the task's state after
+    it, and what the A2A frames need (sessions_app.task_streams renders them)."""
+    return {**message_body(message), "state": task.state, "taskId": task.task_id,
+            "contextId": task.context_id, "append": append,
+            "expires": message.expires_at.timestamp()}
+
+
 def task_body(task: Task) -> dict:
     return {"id": task.task_id, "contextId": task.context_id, "agent": task.agent,
             "organization": task.organization.slug, "state": task.state,
@@ -103,6 +111,8 @@ def task_message_post(*, task: Task, kind, content="", progress=None,
     locked = Task.objects.select_for_update().get(pk=task.pk)
     if locked.state in TERMINAL_TASK_STATES:
         raise TaskConflict(f"the task is {locked.state}; it takes no more messages")
+    appends = kind == TaskMessageKind.CHUNK and locked.messages.filter(
+        kind=TaskMessageKind.CHUNK).exists()
     now = timezone.now()
     locked.last_sequence += 1
     locked.state = STATE_AFTER[kind] or TaskState.WORKING
@@ -112,8 +122,8 @@ def task_message_post(*, task: Task, kind, content="", progress=None,
         task=locked, sequence=locked.last_sequence, kind=kind, content=content,
         progress=progress, metadata=metadata or {}, created_at=now,
         expires_at=now + timedelta(minutes=settings.TASK_MESSAGE_TTL_MINUTES))
-    publish_on_commit(task_channel(locked), kind, {**message_body(message),
-                                                   "state": locked.state})
+    publish_on_commit(task_channel(locked), kind, stream_payload(locked, message,
+                                                                 append=appends))
     task.refresh_from_db()
     return message
 
@@ -134,7 +144,7 @@ def task_cancel(*, task: Task) -> Task:
         content="canceled", metadata={"state": TaskState.CANCELED}, created_at=now,
         expires_at=now + timedelta(minutes=settings.TASK_MESSAGE_TTL_MINUTES))
     publish_on_commit(task_channel(locked), TaskMessageKind.STATUS,
-                      {**message_body(message), "state": locked.state})
+                      stream_payload(locked, message))
     return locked
 
 

@@ -11,9 +11,11 @@ class SessionsAppConfig(AppConfig):
     def ready(self):
         from streaming import kinds
 
+        from . import task_streams
         from .streams import STREAM_KINDS, api_key_credential_kind, staff_credential_kind
 
         kinds.register_credential(api_key_credential_kind)
         kinds.register_credential(staff_credential_kind)
-        for kind in STREAM_KINDS:
+        kinds.register_credential(task_streams.task_token_credential_kind)
+        for kind in STREAM_KINDS + task_streams.STREAM_KINDS:
             kinds.register(kind)

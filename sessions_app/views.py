@@ -60,3 +60,16 @@ def live_sessions(request):
     page = {"conversations": [conversation_summary(c) for c in active],
             "streamUrl": stream_url, "sessionUrl": "/live/sessions/"}
     return render(request, "live_sessions.html", {"organization": organization, "page": page})
+
+
+@staff_member_required
+def live_task(request, task_id: int):
+    """One task followed with a stream token (``templates/live_task.html``)."""
+    from .models import Task
+
+    task = get_object_or_404(
+        Task.objects.filter(organization__in=organizations_for_user(request.user))
+        .select_related("organization"), pk=task_id)
+    base = f"/agent-to-agent/{task.organization.slug}/{task.agent}/tasks/{task.task_id}"
+    return render(request, "live_task.html", {"task": task, "page": {
+        "tokenUrl": f"{base}/stream-token", "streamUrl": f"{base}/stream"}})

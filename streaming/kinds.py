@@ -12,8 +12,12 @@ from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
+from functools import cached_property
 from typing import Callable, Iterable, NamedTuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
+
+from .frames import STREAM_OPEN
 
 
 class StreamDenied(Exception):
@@ -32,8 +36,9 @@ class NotCached(Exception):
 class StreamRequest:
     """What a stream kind needs from an ASGI HTTP scope."""
 
-    def __init__(self, scope):
+    def __init__(self, scope, params: dict | None = None):
         self.path = scope["path"]
+        self.params = params or {}  # the {name} parts of the kind's path
         self.headers = {name.decode("latin-1").lower(): value.decode("latin-1")
                         for name, value in scope.get("headers", [])}
         pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
@@ -99,17 +104,43 @@ class StreamPlan:
     credential: Credential | None = None
     accepts: Callable | None = None  # event -> bool; None accepts every event
     context: object = None  # whatever the kind needs when it opens the stream
+    finished: bool = False  # the opening says it all: end the stream after it (and replay)
 
 
 class StreamKind:
     """One kind of stream: subclass, fill in, and register in the app's ``ready()``."""
 
     name: str = ""
-    path: str = ""  # the URL path it is served on, e.g. "/api/sdk/stream"
+    # The URL path it is served on, e.g. "/api/sdk/stream"; "{name}" parts match one path
+    # segment each, and the request has them in ``request.params``.
+    path: str = ""
     channel_prefix: str = ""  # its channels are "<prefix><id>"
     latest_only: bool = False  # replay and catch-up send only the newest event
     pushpin: bool = False  # Pushpin may hold it (see grip_eligible)
     render: Callable | None = None  # event -> bytes; None sends the stored event as it is
+    methods: tuple[str, ...] = ("GET", "HEAD")
+    # The first bytes of every response; a client that reads every frame as its own format
+    # (an A2A client) gets a comment instead.
+    open_frame: bytes = STREAM_OPEN
+    opening_on_resume: bool = False  # a resumed stream gets the opening too, then the replay
+
+    def ends_after(self, event) -> bool:
+        """Whether ``event`` is the last this stream sends (then the response ends)."""
+        return False
+
+    @cached_property
+    def pattern(self) -> re.Pattern | None:
+        """The path as a regular expression, for paths with ``{name}`` parts (else None)."""
+        if "{" not in self.path:
+            return None
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path.rstrip("/")))
+        return re.compile(f"^{regex}/?$")
+
+    def path_params(self, path: str) -> dict[str, str]:
+        pattern = self.pattern
+        match = pattern.match(path) if pattern else None
+        return {name: unquote(value) for name, value in match.groupdict().items()} \
+            if match else {}
 
     def channel(self, ident) -> str:
         return f"{self.channel_prefix}{ident}"
@@ -148,6 +179,8 @@ class StreamKind:
         params += [{"name": name, "in": "query", "required": False,
                     "schema": {"type": "string"}, "description": text}
                    for name, text in self.openapi_query.items()]
+        params += [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                   for name in re.findall(r"\{(\w+)\}", self.path)]
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         operation = {
             "operationId": f"stream_{self.name}", "tags": ["streams"],
@@ -164,7 +197,9 @@ class StreamKind:
         }
         if self.openapi_security:
             operation["security"] = [{name: []} for name in self.openapi_security]
-        return {"get": operation}
+        methods = [m.lower() for m in self.methods if m != "HEAD"]
+        return {method: {**operation, "operationId": f"stream_{self.name}"
+                         + ("" if method == "get" else f"_{method}")} for method in methods}
 
     def grip_eligible(self, request: StreamRequest) -> bool:
         """Whether Pushpin can hold this request's stream: it fans a channel out unchanged,
@@ -204,7 +239,11 @@ class Registry:
         return (kind or CredentialKind).revoked_text
 
     def for_path(self, path: str) -> StreamKind | None:
-        return self.paths.get(path.rstrip("/"))
+        kind = self.paths.get(path.rstrip("/"))
+        if kind is not None:
+            return kind
+        return next((kind for kind in self.kinds.values()
+                     if kind.pattern is not None and kind.pattern.match(path)), None)
 
     def owns_channel(self, channel: str) -> bool:
         return any(channel.startswith(kind.channel_prefix) for kind in self.kinds.values())

@@ -32,7 +32,7 @@ class StreamRouter:
             await serve(kind, scope, receive, send)
 
     async def _from_pushpin(self, kind, scope, receive, send):
-        request = StreamRequest(scope)
+        request = StreamRequest(scope, kind.path_params(scope["path"]))
         if not grip_signed(request.headers):
             await send_json(send, 400, {"error": "bad_proxy_signature",
                                         "detail": "Grip-Sig did not verify against GRIP_URL"})

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from django_eventstream.utils import parse_last_event_id
 
 from .db import run_db
-from .frames import HEARTBEAT_FRAME, STREAM_OPEN, StreamEvent, reset_frame, revoked_frame
+from .frames import HEARTBEAT_FRAME, StreamEvent, reset_frame, revoked_frame
 from .hub import CLOSE, HEARTBEAT, REVOKED, SHUTDOWN, Subscription, drain, hub
 from .kinds import NotCached, StreamDenied, StreamKind, StreamPlan, StreamRequest, registry
 from .selectors import current_id, events_missed, replayable
@@ -48,9 +48,16 @@ def fresh_start(kind: StreamKind, plan: StreamPlan, frames: list[bytes],
 
 
 def replay(kind: StreamKind, plan: StreamPlan, after: int, current: int) -> list[bytes]:
-    """The frames of what a stream current at ``after`` missed up to ``current`` (sync)."""
-    return [event.frame(kind.render) for event in events_missed(
-        plan.channel, after, current, accepts=plan.accepts, latest_only=kind.latest_only)]
+    """The frames of what a stream current at ``after`` missed up to ``current`` (sync); an
+    event the kind ends on is the last (``plan.finished``)."""
+    frames = []
+    for event in events_missed(plan.channel, after, current, accepts=plan.accepts,
+                               latest_only=kind.latest_only):
+        frames.append(event.frame(kind.render))
+        if kind.ends_after(event):
+            plan.finished = True
+            break
+    return frames
 
 
 def opening(kind: StreamKind, plan: StreamPlan, request: StreamRequest):
@@ -62,6 +69,10 @@ def opening(kind: StreamKind, plan: StreamPlan, request: StreamRequest):
     current = current_id(plan.channel)
     if not replayable(plan.channel, after, current):
         return fresh_start(kind, plan, [reset_frame(plan.channel, current)], current)
+    if kind.opening_on_resume:
+        opened = kind.opening(plan) or ([], current)
+        plan.finished = False  # the replay decides whether the stream is over
+        return opened[0] + replay(kind, plan, after, current), current
     return replay(kind, plan, after, current), current
 
 
@@ -96,9 +107,10 @@ async def open_stream(kind: StreamKind, request: StreamRequest):
 
 async def serve(kind: StreamKind, scope, receive, send) -> None:
     """Hold one stream of ``kind`` on this server until the client leaves."""
-    request = StreamRequest(scope)
-    if scope["method"] not in ("GET", "HEAD"):
-        await send_json(send, 405, {"error": "method_not_allowed", "detail": "use GET"})
+    request = StreamRequest(scope, kind.path_params(scope["path"]))
+    if scope["method"] not in kind.methods:
+        await send_json(send, 405, {"error": "method_not_allowed",
+                                    "detail": f"use {' or '.join(kind.methods)}"})
         return
     try:
         plan, frames, last_id = await open_stream(kind, request)
@@ -119,7 +131,11 @@ async def serve(kind: StreamKind, scope, receive, send) -> None:
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),
         ]})
-        await send({"type": "http.response.body", "body": STREAM_OPEN + b"".join(frames),
+        if plan.finished:  # the opening or the replay ended with the stream's last event
+            await send({"type": "http.response.body",
+                        "body": kind.open_frame + b"".join(frames), "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": kind.open_frame + b"".join(frames),
                     "more_body": True})
         await pump(kind, subscription, receive, send)
     finally:
@@ -137,7 +153,7 @@ async def serve_grip(kind: StreamKind, request: StreamRequest, send) -> None:
         return
     await hub.watch(plan.channel)
     # Pushpin runs the build-id filter over this body too: a literal % must be doubled.
-    body = (STREAM_OPEN + b"".join(frames)).replace(b"%", b"%%")
+    body = (kind.open_frame + b"".join(frames)).replace(b"%", b"%%")
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -155,6 +171,10 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
             item = await subscription.next()
             if item.__class__ is StreamEvent:
                 body = item.frame(render)
+                if kind.ends_after(item):
+                    await send({"type": "http.response.body", "body": body,
+                                "more_body": False})
+                    return
             elif item is HEARTBEAT:
                 body = HEARTBEAT_FRAME
             elif item is REVOKED:

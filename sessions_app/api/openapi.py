@@ -76,9 +76,57 @@ SESSION_PATHS = {
 }
 
 
+TASK = "/agent-to-agent/{org}/{agent}/tasks"
+TASK_PARAMS = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+               for name in ("org", "agent")]
+ONE_TASK = TASK_PARAMS + [{"name": "id", "in": "path", "required": True,
+                           "schema": {"type": "string"}}]
+USER_OR_KEY = [{"organizationApiKey": []}, {"staffSession": []}]
+
+
+def _task_op(op_id: str, summary: str, params, ok: str, *errors: str, body: bool = False,
+             security=USER_OR_KEY) -> dict:
+    operation = {"operationId": op_id, "tags": ["agent tasks"], "summary": summary,
+                 "security": security, "parameters": params,
+                 "responses": {"200" if op_id in ("task_get", "task_messages_list",
+                                                  "task_cancel") else "201":
+                               {"description": ok, "content": OBJECT}, **_errors(*errors)}}
+    if body:
+        operation["requestBody"] = {"required": True, "content": OBJECT}
+    return operation
+
+
+TASK_PATHS = {
+    f"{TASK}/": {"post": _task_op("task_create", "Hand a task to the agent (id optional)",
+                                  TASK_PARAMS, "The task, with streamEndpoint", "400", "404",
+                                  body=True)},
+    f"{TASK}/{{id}}": {"get": _task_op("task_get", "The task and its endpoints", ONE_TASK,
+                                       "The task", "404")},
+    f"{TASK}/{{id}}/messages": {
+        "post": _task_op("task_messages_post", "The agent's message: chunk, progress, "
+                         "status, complete or error (API key, scope agent)", ONE_TASK,
+                         "The message, numbered", "400", "404", body=True, security=KEY),
+        "get": _task_op("task_messages_list", "Messages after ?after=<sequence> (polling)",
+                        ONE_TASK + [_query("after", "a sequence number", "integer")],
+                        "task and messages", "400", "404")},
+    f"{TASK}/{{id}}/cancel": {"post": _task_op("task_cancel", "Cancel the task", ONE_TASK,
+                                               "The task", "404")},
+    f"{TASK}/{{id}}/stream-token": {"post": _task_op(
+        "task_stream_token", "A stream token for this task (a logged-in user)", ONE_TASK,
+        "token, expiresAt, streamEndpoint", "404", "429",
+        security=[{"staffSession": []}])},
+    "/agent-to-agent/{org}/{agent}/.well-known/agent-card.json": {"get": {
+        "operationId": "agent_card", "tags": ["agent tasks"], "summary": "The A2A agent card",
+        "parameters": TASK_PARAMS, "security": [],
+        "responses": {"200": {"description": "AgentCard (A2A v1.0)", "content": OBJECT},
+                      "404": {"description": "No such organization", "content": ERROR}}}},
+}
+
+
 def add_session_paths(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOKS entry."""
     result.setdefault("components", {}).setdefault("securitySchemes", {}).update(
         SECURITY_SCHEMES)
     result["paths"].update(SESSION_PATHS)
+    result["paths"].update(TASK_PATHS)
     return result

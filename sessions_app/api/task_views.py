@@ -192,3 +192,23 @@ def task_stream_token(request, org, agent, task_id):
                          "expiresAt": row.expires_at.isoformat().replace("+00:00", "Z"),
                          "streamEndpoint": with_endpoints(request, task)["streamEndpoint"]},
                         status=201)
+
+
+@require_GET
+def agent_card(request, org, agent):
+    """The agent's A2A card: where A2A clients reach its tasks (HTTP+JSON binding, v1.0)."""
+    if not Organization.objects.filter(slug=org).exists():
+        return JsonResponse({"error": "not_found", "detail": f"no organization {org!r}"},
+                            status=404)
+    base = request.build_absolute_uri(f"/agent-to-agent/{org}/{agent}")
+    return JsonResponse({
+        "name": agent, "description": f"Agent {agent!r} of {org}, through Flagstream: follow "
+                                      f"its tasks with SubscribeToTask (a stream token as "
+                                      f"Bearer).",
+        "supportedInterfaces": [{"url": base, "protocolBinding": "HTTP+JSON",
+                                 "protocolVersion": "1.0"}],
+        "version": "1.0.0",
+        "capabilities": {"streaming": True},
+        "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"],
+        "skills": [{"id": "tasks", "name": "Tasks", "description": "Work handed to this "
+                    "agent, followed live.", "tags": ["tasks"]}]})
