@@ -37,7 +37,7 @@ app.conf.beat_schedule = {
     # at once, this deletes them.
     "prune-task-messages": {
         "task": "sessions_app.tasks.prune_task_messages",
-        "schedule": crontab(minute="*/15"),
+        "schedule": float(os.environ.get("TASK_PRUNE_SECONDS", 15 * 60)),
     },
     "trim-stream-events": {
         "task": "streaming.tasks.trim_stream_events",

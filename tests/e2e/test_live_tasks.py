@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -154,3 +155,31 @@ def test_stream_tokens__never_in_the_logs(stack):
     logs = stack.logs()
     assert "/log-1/stream" in logs  # the requests were logged
     assert secret not in logs and secret[:40] not in logs
+
+
+def test_prune__expired_messages_gone_after_beat_runs_it_under_a_real_worker(tmp_path):
+    """Messages that expire at once (TTL 0) are never polled, and a real worker with beat
+    (every 2 s here; 15 minutes by default) deletes them."""
+    with LiveStack(tmp_path / "var", extra_env={"TASK_MESSAGE_TTL_MINUTES": "0",
+                                                "TASK_PRUNE_SECONDS": "2"}).running() as live:
+        user = httpx.post(f"{live.base_url}/api/auth/token", json={
+            "username": "admin", "password": live.credentials["password"]}).json()["access"]
+        agent = live.manage("create_api_key", "acme", "--scope", "agent").strip() \
+            .splitlines()[-1]
+        httpx.post(f"{live.base_url}{BASE}/", json={"id": "ttl-1"},
+                   headers={"Authorization": f"Bearer {user}"}).raise_for_status()
+        for n in range(3):
+            httpx.post(f"{live.base_url}{BASE}/ttl-1/messages", json={"kind": "chunk"},
+                       headers={"Authorization": f"Bearer {agent}"}).raise_for_status()
+        count = ("from sessions_app.models import TaskMessage; "
+                 "print('stored', TaskMessage.objects.count())")
+        assert "stored 3" in live.manage("shell", "-c", count)
+        polled = httpx.get(f"{live.base_url}{BASE}/ttl-1/messages",
+                           headers={"Authorization": f"Bearer {user}"}).json()["messages"]
+        assert polled == []
+        log = live.start_worker()
+        live.wait_for_log(log, "prune_task_messages", timeout=60)
+        deadline = time.monotonic() + 30
+        while "stored 0" not in live.manage("shell", "-c", count):
+            assert time.monotonic() < deadline, live.logs()
+            time.sleep(1)

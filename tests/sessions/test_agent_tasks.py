@@ -133,7 +133,7 @@ def test_prune__scheduled_every_15_minutes():
 
     entry = app.conf.beat_schedule["prune-task-messages"]
     assert entry["task"] == "sessions_app.tasks.prune_task_messages"
-    assert str(entry["schedule"]).startswith("<crontab: */15")
+    assert entry["schedule"] == 15 * 60  # seconds (TASK_PRUNE_SECONDS)
 
 
 # --- stream tokens (item 3) -----------------------------------------------------------------
