@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from tenancy.admin import TenantScopedAdmin
 
-from .models import Conversation, IngestEvent, Message, Participant
+from .models import Conversation, IngestEvent, Message, Participant, Task, TaskMessage
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -110,3 +110,35 @@ class IngestEventAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class TaskMessageInline(ReadOnlyInline):
+    model = TaskMessage
+    fields = ["sequence", "kind", "content", "progress", "created_at", "expires_at"]
+    readonly_fields = fields
+
+
+@admin.register(Task)
+class TaskAdmin(TenantScopedAdmin):
+    """Agent-to-agent tasks (read-only: agents and applications write them over the API)."""
+
+    list_display = ["task_id", "agent", "state", "last_sequence", "created_at", "updated_at",
+                    "organization"]
+    list_filter = ["state", "agent", "organization"]
+    search_fields = ["task_id", "context_id", "agent"]
+    date_hierarchy = "created_at"
+    fields = ["task_id", "agent", "organization", "state", "watch", "context_id", "input",
+              "last_sequence", "created_by", "created_at", "updated_at"]
+    readonly_fields = fields
+    inlines = [TaskMessageInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="live")
+    def watch(self, task):
+        return format_html('<a href="{}">follow this task live</a>',
+                           reverse("live-task", args=[task.pk]))

@@ -183,3 +183,54 @@ def test_prune__expired_messages_gone_after_beat_runs_it_under_a_real_worker(tmp
         while "stored 0" not in live.manage("shell", "-c", count):
             assert time.monotonic() < deadline, live.logs()
             time.sleep(1)
+
+
+def test_chromium__live_task_page__renews_its_token_and_resumes(tmp_path):
+    """The page's token → EventSource → new token dance, with tokens that last 3 s: the output
+    arrives whole, once, across several renewals."""
+    from tests.browser import Browser, chromium_available
+
+    if not chromium_available():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with LiveStack(tmp_path / "var", extra_env={"STREAM_TOKEN_TTL_SECONDS": "3",
+                                                "STREAM_AUTH_RECHECK_SECONDS": "0.5"}) \
+            .running() as live:
+        user = httpx.post(f"{live.base_url}/api/auth/token", json={
+            "username": "admin", "password": live.credentials["password"]}).json()["access"]
+        agent = live.manage("create_api_key", "acme", "--scope", "agent").strip() \
+            .splitlines()[-1]
+        created = httpx.post(f"{live.base_url}{BASE}/", json={"id": "page-1"},
+                             headers={"Authorization": f"Bearer {user}"})
+        number = live.manage("shell", "-c", "from sessions_app.models import Task; "
+                                            "print(Task.objects.get(task_id='page-1').pk)")
+        assert created.status_code == 201
+        browser = Browser(tmp_path / "chromium")
+
+        def chunk(text, kind="chunk"):
+            httpx.post(f"{live.base_url}{BASE}/page-1/messages", json={
+                "kind": kind, "content": text}, headers={"Authorization": f"Bearer {agent}"}
+            ).raise_for_status()
+
+        async def scenario(page):
+            await page.load(f"{live.base_url}/admin/login/?next=/admin/")
+            await page.eval(f"""document.getElementById('id_username').value = 'admin';
+                document.getElementById('id_password').value = {json.dumps(
+                    live.credentials['password'])};""")
+            await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
+            await page.load(f"{live.base_url}/live/tasks/{number.strip().splitlines()[-1]}/",
+                            "document.getElementById('status').textContent === 'connected'")
+            for n in range(8):  # about 8 s: two or three tokens expire meanwhile
+                await asyncio.to_thread(chunk, f"{n} ")
+                await asyncio.sleep(1)
+            await asyncio.to_thread(chunk, "", "complete")
+            await page.wait_for("document.getElementById('state').textContent === 'completed'",
+                                timeout=20)
+            output = await page.eval("document.getElementById('output').textContent")
+            assert output == "".join(f"{n} " for n in range(8))
+
+        try:
+            browser.run(scenario)
+        finally:
+            browser.close()
+        renewals = live.logs().count("/stream-token")
+        assert renewals >= 3  # the page fetched new tokens as the old ones ran out

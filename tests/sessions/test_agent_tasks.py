@@ -200,3 +200,19 @@ def test_stream_token__users_only__expired_and_deactivated_refused(client, membe
     with pytest.raises(Exception) as expired:
         stream_token_check(token, task)
     assert expired.value.status == 401
+
+
+def test_admin__tasks_listed_with_messages_and_a_live_link(client, django_user_model, member,
+                                                           agent_key):
+    from django.urls import reverse
+
+    send(client, "POST", f"{BASE}/", member, {"id": "t-adm"})
+    send(client, "POST", f"{BASE}/t-adm/messages", agent_key, {"kind": "chunk",
+                                                               "content": "partial"})
+    client.force_login(django_user_model.objects.create_superuser("root", "r@x.io", "pw"))
+    listing = client.get(reverse("admin:sessions_app_task_changelist")).content.decode()
+    assert "t-adm" in listing and "working" in listing.lower()
+    task = Task.objects.get(task_id="t-adm")
+    page = client.get(reverse("admin:sessions_app_task_change", args=[task.pk])).content.decode()
+    assert "partial" in page and f"/live/tasks/{task.pk}/" in page
+    assert client.get(f"/live/tasks/{task.pk}/").status_code == 200
