@@ -28,6 +28,7 @@ from tenancy.models import APIKey
 from .envelope import Event
 
 logger = logging.getLogger(__name__)
+IDLE_SECONDS = 2.0
 
 
 class IngestWriter:
@@ -71,7 +72,14 @@ class IngestWriter:
 
     def _run(self) -> None:
         while True:
-            batch = [self.queue.get()]
+            try:
+                first = self.queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                # Idle: give the database connection back (a server restarting, or a test
+                # database being dropped, finds none left open); the next batch opens one.
+                connection.close()
+                first = self.queue.get()
+            batch = [first]
             while len(batch) < settings.INGEST_BATCH_SIZE:
                 try:
                     batch.append(self.queue.get_nowait())

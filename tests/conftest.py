@@ -101,3 +101,15 @@ def _fresh_config_cache():
     environment_config._cache.clear()
     yield
     environment_config._cache.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stream_pool_closed_at_the_end(django_db_setup, django_db_blocker):
+    """In-process streams (tests/streaming, tests/sessions) use the stream database pool; its
+    connections must be closed before the test database is dropped (PostgreSQL refuses while
+    they are open)."""
+    yield
+    from streaming.db import close_pool
+
+    with django_db_blocker.unblock():
+        close_pool()

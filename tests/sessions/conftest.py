@@ -36,3 +36,19 @@ def fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+async def db_thread(fn, *args, **kwargs):
+    """``asyncio.to_thread`` for database work: the thread's connections are closed after, so
+    that none is left open when the test database is dropped (PostgreSQL refuses then)."""
+    import asyncio
+
+    from django.db import connections
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(call)

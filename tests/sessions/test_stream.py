@@ -12,6 +12,7 @@ from tenancy.models import Membership
 from tests.streaming.asgi_client import Stream
 from tests.streaming.test_backbone import fast_backbone, run  # noqa: F401 - fixture
 
+from .conftest import db_thread
 from .recorded import conversation_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def test_stream__events_of_the_keys_organization__filtered_by_conversation(
         for stream in (everything, one, theirs):
             await stream.wait_for(lambda s: b"stream-open" in s.body)
         for event in conversation_events("conv-a", 2)[:3] + conversation_events("conv-b", 2)[:3]:
-            await asyncio.to_thread(ingest, event, org_key)
+            await db_thread(ingest, event, org_key)
         await everything.wait_for(lambda s: len(s.events("message.created")) == 4)
         await one.wait_for(lambda s: len(s.events("message.created")) == 2)
         await asyncio.sleep(0.3)
@@ -86,7 +87,7 @@ def test_stream__staff_session_of_the_organization(client, django_user_model, or
     async def scenario():
         stream = Stream(application, PATH, "", {"Cookie": cookie})
         await stream.wait_for(lambda s: b"stream-open" in s.body)
-        await asyncio.to_thread(
+        await db_thread(
             lambda: client.post("/api/ingest", json.dumps(conversation_events()[0]),
                                 content_type="application/json",
                                 HTTP_AUTHORIZATION=f"Bearer {org_key}"))

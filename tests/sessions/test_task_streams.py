@@ -14,6 +14,8 @@ from tenancy.models import Membership
 from tests.streaming.asgi_client import Stream
 from tests.streaming.test_backbone import fast_backbone, run  # noqa: F401 - fixture
 
+from .conftest import db_thread
+
 pytestmark = pytest.mark.django_db(transaction=True)
 PATH = "/agent-to-agent/acme/writer/tasks/{}/stream"
 
@@ -50,7 +52,7 @@ def test_task_stream__task_first_then_updates_then_ends_on_completion(task, user
         await stream.wait_for(lambda s: b'"task"' in s.body)
         for kind, extra in [("progress", {"progress": 50}), ("chunk", {"content": "Hel"}),
                             ("chunk", {"content": "lo"}), ("complete", {"content": "done"})]:
-            await asyncio.to_thread(agent_tasks.task_message_post, task=task, kind=kind,
+            await db_thread(agent_tasks.task_message_post, task=task, kind=kind,
                                     **extra)
         await stream.wait_for(lambda s: s.ended.is_set())
         return stream
@@ -131,7 +133,7 @@ def test_task_stream__ends_when_its_token_expires(task, user, settings):
     async def scenario():
         stream = open_stream("t-1", f"token={token}")
         await stream.wait_for(lambda s: b'"task"' in s.body)
-        await asyncio.to_thread(lambda: TaskStreamToken.objects.filter(pk=row.pk).update(
+        await db_thread(lambda: TaskStreamToken.objects.filter(pk=row.pk).update(
             expires_at=row.created_at))
         await stream.wait_for(lambda s: s.ended.is_set(), timeout=10)
         return stream
