@@ -41,7 +41,7 @@ from .models import (
     Message,
     Participant,
 )
-from .serializers import conversation_summary, iso, message_body
+from .serializers import conversation_summary, iso
 
 MAX_UPLOAD_MESSAGES = 10_000
 
@@ -71,6 +71,11 @@ def ingest_event(*, api_key: APIKey, event: Event) -> Answer:
 def event_apply(api_key: APIKey, event: Event) -> Answer:
     """Apply one event and record it with its answer; IntegrityError if it was recorded
     before (the caller's transaction or savepoint is then rolled back)."""
+    if event.type == MESSAGE:  # messages have one code path, alone or in a batch
+        answer = messages_apply([(api_key, event)])[0]
+        if answer is None:
+            raise IntegrityError(f"event {event.key!r} was recorded before")
+        return answer
     organization = api_key.organization
     conversation, answer = _APPLY[event.type](organization, event)
     # Recorded last: the unique key turns a copy away (and undoes what it did).
@@ -133,35 +138,6 @@ def _apply_started(organization: Organization, event: Event):
     return conversation, Answer(201, {"conversation_id": event.conversation_id})
 
 
-def _apply_message(organization: Organization, event: Event):
-    data = event.data
-    conversation = _conversation(organization, event)
-    message = Message.objects.create(
-        conversation=conversation, client_id=data["message_id"], created_at=event.timestamp,
-        **{name: value if value is not None or name in _NULLABLE else "" for name, value
-           in data.items() if name not in ("conversation_id", "message_id")})
-    # Rows are locked in one order by every event: the conversation, then its participants
-    # (PostgreSQL would otherwise find deadlocks between concurrent events of one conversation).
-    _touch(conversation, message_count=F("message_count") + 1)
-    # A placeholder starts at its earliest message (started's own time replaces it).
-    Conversation.objects.filter(pk=conversation.pk, placeholder=True).filter(
-        Q(started_at__isnull=True) | Q(started_at__gt=event.timestamp)).update(
-        started_at=event.timestamp)
-    # An agent only seen in messages is a participant too; a name started left out is filled.
-    Participant.objects.get_or_create(
-        conversation=conversation, agent_id=data["agent_id"],
-        defaults={"agent_type": data["agent_type"], "name": data["agent_name"],
-                  "position": 1000})
-    if data["agent_name"]:
-        Participant.objects.filter(conversation=conversation, agent_id=data["agent_id"],
-                                   name="").update(name=data["agent_name"])
-    publish_on_commit(sessions_channel(organization.pk), MESSAGE,
-                      {"conversation_id": event.conversation_id, "id": conversation.pk,
-                       **message_body(message)})
-    return conversation, Answer(201, {"message_id": data["message_id"],
-                                      "conversation_id": event.conversation_id})
-
-
 _NULLABLE = {"turn_number", "tokens_used", "input_tokens", "output_tokens", "cost",
              "duration_ms"}
 
@@ -204,7 +180,7 @@ def _apply_bridge(organization: Organization, event: Event):
     return None, Answer(200, {"ok": True, "type": event.type})
 
 
-_APPLY = {STARTED: _apply_started, MESSAGE: _apply_message, COMPLETED: _apply_completed,
+_APPLY = {STARTED: _apply_started, COMPLETED: _apply_completed,
           ERROR: _apply_error, "bridge.connected": _apply_bridge, "bridge.test": _apply_bridge}
 
 
@@ -285,7 +261,8 @@ def session_upload(*, api_key: APIKey, upload: dict) -> Answer:
             Participant.objects.bulk_create([
                 Participant(conversation=conversation, position=position, **person)
                 for position, person in enumerate(upload["participants"])])
-            _messages_insert(conversation, upload["messages"])
+            _message_rows_insert([(conversation.pk, message)
+                                  for message in upload["messages"]])
             publish_on_commit(sessions_channel(organization.pk), "conversation.uploaded",
                               conversation_summary(conversation))
     except IntegrityError:  # the same upload, concurrently
@@ -303,15 +280,10 @@ _MESSAGE_COLUMNS = ["agent_id", "agent_type", "agent_name", "content", "sequence
                     "model", "duration_ms", "created_at"]
 
 
-def _messages_insert(conversation: Conversation, messages: list[dict]) -> None:
-    """Insert checked messages of one conversation (see _message_rows_insert)."""
-    _message_rows_insert([(conversation.pk, message) for message in messages])
-
-
 def _rows_insert(model, columns: list[str], rows: list[list]) -> None:
-    """INSERT ``rows`` (values in ``columns`` order; datetimes aware, JSON fields as Python
-    values) with one prepared statement: model instances and bulk_create cost more than the
-    database does for the rows of an ingest batch."""
+    """Insert ``rows`` (values in ``columns`` order; datetimes aware, JSON fields as Python
+    values) with COPY (PostgreSQL) or one prepared statement: model instances and bulk_create
+    cost more than the database does, for a 10,000-message upload and an ingest batch alike."""
     ops = connection.ops
     fields = {field.column: field for field in model._meta.concrete_fields}
     adapt = []
@@ -326,46 +298,27 @@ def _rows_insert(model, columns: list[str], rows: list[list]) -> None:
             adapt.append(None)
     prepared = [[value if how is None else how(value) for value, how in zip(row, adapt)]
                 for row in rows]
-    sql = (f"INSERT INTO {ops.quote_name(model._meta.db_table)} "
-           f"({', '.join(ops.quote_name(c) for c in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    table = ops.quote_name(model._meta.db_table)
+    names = ", ".join(ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
+        if connection.vendor == "postgresql":  # COPY: several times faster than INSERTs
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        for start in range(0, len(prepared), 2000):
+            cursor.executemany(sql, prepared[start:start + 2000])
 
 
 def _message_rows_insert(rows_in: list[tuple[int, dict]]) -> None:
-    """Insert checked messages, ``(conversation id, message)`` each, with COPY (PostgreSQL)
-    or one prepared statement (executemany): building model instances for bulk_create cost
-    most of the time of a 10,000-message upload."""
+    """Insert checked messages, ``(conversation id, message)`` each."""
     now = timezone.now()
-    ops = connection.ops
-    columns = ["conversation_id", "client_id", *_MESSAGE_COLUMNS, "received_at"]
-    sql = (f"INSERT INTO {ops.quote_name(Message._meta.db_table)} "
-           f"({', '.join(ops.quote_name(c) for c in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
-    received = ops.adapt_datetimefield_value(now)
-    rows = []
-    for conversation_id, message in rows_in:
-        row = [conversation_id, message["message_id"]]
-        for column in _MESSAGE_COLUMNS:
-            value = message[column]
-            if column == "created_at":
-                value = ops.adapt_datetimefield_value(value)
-            elif value is None and column not in _NULLABLE:
-                value = ""
-            row.append(value)
-        row.append(received)
-        rows.append(row)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # COPY: several times faster than INSERTs
-            copy_sql = (f"COPY {ops.quote_name(Message._meta.db_table)} "
-                        f"({', '.join(ops.quote_name(c) for c in columns)}) FROM STDIN")
-            with cursor.cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        for start in range(0, len(rows), 2000):
-            cursor.executemany(sql, rows[start:start + 2000])
+    _rows_insert(Message, ["conversation_id", "client_id", *_MESSAGE_COLUMNS, "received_at"], [
+        [conversation_id, message["message_id"],
+         *(message[column] if message[column] is not None or column in _NULLABLE else ""
+           for column in _MESSAGE_COLUMNS), now]
+        for conversation_id, message in rows_in])
 
 
 def messages_apply(items: list[tuple[APIKey, Event]]) -> list[Answer | None]:

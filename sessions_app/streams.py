@@ -27,6 +27,7 @@ from tenancy.selectors import (
     organization_get_for_user,
 )
 
+from .api.admission import Refused, bearer_token, require_scope
 from .channels import (
     API_KEY_CREDENTIAL,
     SESSIONS_PREFIX,
@@ -110,15 +111,13 @@ class RealtimeStream(StreamKind):
                 return event.payload.get("conversation_id") == conversation_id
         authorization = (request.header("authorization") or "").strip()
         if authorization:
-            parts = authorization.split()
-            raw = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
-            api_key = api_key_authenticate(raw)
-            if api_key is None:
-                raise StreamDenied(401, "invalid_api_key",
-                                   "the API key is unknown, revoked or expired")
-            if APIKeyScope.READ not in api_key.scopes:
-                raise StreamDenied(403, "insufficient_scope",
-                                   "this key does not have the 'read' scope", scope="read")
+            try:
+                api_key = require_scope(api_key_authenticate(bearer_token(authorization)),
+                                        APIKeyScope.READ)
+            except Refused as refused:
+                extra = {k: v for k, v in refused.body.items() if k not in ("error", "detail")}
+                raise StreamDenied(refused.status, refused.body["error"],
+                                   refused.body["detail"], **extra) from None
             return StreamPlan(sessions_channel(api_key.organization_id),
                               credential=api_key_credential(api_key.pk), accepts=accepts)
         user = staff_user_from_cookie(request.header("cookie"))

@@ -27,6 +27,7 @@ from streaming.kinds import Credential, CredentialKind, NotCached, StreamDenied,
 from streaming.selectors import current_id
 
 from .agent_tasks import TASK_PREFIX, task_channel
+from .api.admission import bearer_token
 from .models import TERMINAL_TASK_STATES, Task, TaskMessage, TaskMessageKind
 from .stream_tokens import TokenRefused, stream_token_check, stream_tokens_ended
 
@@ -151,10 +152,7 @@ class TaskSubscribe(TaskStream):
     openapi_query = {"token": "a stream token (or send it as Authorization: Bearer)"}
 
     def token_of(self, request) -> str | None:
-        authorization = (request.header("authorization") or "").split()
-        if len(authorization) == 2 and authorization[0].lower() == "bearer":
-            return authorization[1]
-        return request.query.get("token")
+        return bearer_token(request.header("authorization")) or request.query.get("token")
 
 
 STREAM_KINDS = [TaskStream(), TaskSubscribe()]

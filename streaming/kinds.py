@@ -211,6 +211,7 @@ class Registry:
     def __init__(self):
         self.kinds: dict[str, StreamKind] = {}
         self.paths: dict[str, StreamKind] = {}
+        self.patterned: list[StreamKind] = []  # kinds whose paths have {name} parts
         self.credentials: dict[str, CredentialKind] = {}
         self.websockets: list[tuple[str, object]] = []
 
@@ -223,6 +224,8 @@ class Registry:
             raise ValueError(f"stream kind {kind.name!r} ({kind.path}) is already registered")
         self.kinds[kind.name] = kind
         self.paths[kind.path.rstrip("/")] = kind
+        if kind.pattern is not None and kind not in self.patterned:
+            self.patterned.append(kind)
         return kind
 
     def register_credential(self, credential_kind: CredentialKind) -> CredentialKind:
@@ -242,8 +245,7 @@ class Registry:
         kind = self.paths.get(path.rstrip("/"))
         if kind is not None:
             return kind
-        return next((kind for kind in self.kinds.values()
-                     if kind.pattern is not None and kind.pattern.match(path)), None)
+        return next((kind for kind in self.patterned if kind.pattern.match(path)), None)
 
     def owns_channel(self, channel: str) -> bool:
         return any(channel.startswith(kind.channel_prefix) for kind in self.kinds.values())

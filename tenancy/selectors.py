@@ -81,20 +81,14 @@ def api_key_authenticate_recent(raw_key: str | None) -> APIKey | None:
     """The same, answered from this process's memory for ``API_KEY_CACHE_SECONDS`` after a
     key was last read: the hot ingest path then needs no query. A revocation made in this
     process applies at once (``api_key_forget``), one made elsewhere within those seconds."""
-    if not raw_key or not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
-        return None
     remembered = api_key_remembered(raw_key)
     if remembered is not None:
         return remembered
-    digest = api_key_hash(raw_key)
-    now = time.monotonic()
     api_key = api_key_authenticate(raw_key)
-    if api_key is None:
-        _recent_keys.pop(digest, None)
-    else:
+    if api_key is not None:
         if len(_recent_keys) > 10_000:
             _recent_keys.clear()
-        _recent_keys[digest] = (now, api_key)
+        _recent_keys[api_key.key_hash] = (time.monotonic(), api_key)
     return api_key
 
 

@@ -84,6 +84,15 @@ class Browser:
                 await self.eval(f"document.querySelector({json.dumps(selector)}).click()")
                 await self.wait_loaded(ready)
 
+            async def admin_login(self, base_url, password, username="admin"):
+                """Log in to the admin through its login form."""
+                await self.load(f"{base_url}/admin/login/?next=/admin/")
+                await self.eval(f"""document.getElementById('id_username').value =
+                    {json.dumps(username)};
+                    document.getElementById('id_password').value = {json.dumps(password)};""")
+                await self.submit("#login-form [type=submit]",
+                                  "document.querySelector('#site-name')")
+
             async def viewport(self, width, height=800):
                 await browser._call(self.ws, "Emulation.setDeviceMetricsOverride", width=width,
                                     height=height, deviceScaleFactor=1, mobile=False)

@@ -43,13 +43,6 @@ def prepare(stack: LiveStack) -> None:
         api.close()
 
 
-async def admin_login(page, stack: LiveStack) -> None:
-    await page.load(f"{stack.base_url}/admin/login/?next=/admin/")
-    await page.eval(f"""document.getElementById('id_username').value = 'admin';
-        document.getElementById('id_password').value = {stack.credentials['password']!r};""")
-    await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
-
-
 async def open_first(page, changelist_url: str) -> None:
     """The change page of the first row ``changelist_url`` lists."""
     await page.load(changelist_url, "document.querySelector('#result_list')")
@@ -65,7 +58,7 @@ async def shoot(page, stack: LiveStack) -> list[Path]:
         await page.screenshot(path)
         taken.append(path)
 
-    await admin_login(page, stack)
+    await page.admin_login(stack.base_url, stack.credentials["password"])
     await page.load(f"{stack.base_url}/admin/flags/flag/", "document.querySelector('#result_list')")
     await take("flag-list")
     await open_first(page, f"{stack.base_url}/admin/flags/flag/?q=button-color")

@@ -25,14 +25,18 @@ def field_refused(error: InputError) -> Refused:
     return Refused(400, "validation_error", str(error), fields={error.field: [error.message]})
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None for anything else."""
+    parts = (authorization or "").split()
+    return parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+
+
 def bearer_key(authorization: str | None) -> str | None:
     """The key of ``Authorization: Bearer <key>``; Refused (401) when the header is missing."""
-    authorization = (authorization or "").strip()
-    if not authorization:
+    if not (authorization or "").strip():
         raise Refused(401, "not_authenticated",
                       "send an organization API key: Authorization: Bearer ap_live_…")
-    parts = authorization.split()
-    return parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+    return bearer_token(authorization)
 
 
 def require_scope(api_key: APIKey | None, scope: str) -> APIKey:
@@ -65,12 +69,18 @@ def rate_limit(api_key: APIKey, scope: str, per_minute: int) -> None:
                       headers={"Retry-After": str(retry_after)})
 
 
-def ingest_event_checked(body, api_key: APIKey, per_minute: int) -> Event:
-    """The event of an ingest body, checked, and counted against the key's rate (never the
-    end of a conversation: the CLI does not retry a 4xx)."""
+def json_object(body) -> dict:
+    """``body`` if it is a JSON object; Refused (400) otherwise."""
     if not isinstance(body, dict):
         raise Refused(400, "validation_error", "body: must be a JSON object",
                       fields={"body": ["must be a JSON object"]})
+    return body
+
+
+def ingest_event_checked(body, api_key: APIKey, per_minute: int) -> Event:
+    """The event of an ingest body, checked, and counted against the key's rate (never the
+    end of a conversation: the CLI does not retry a 4xx)."""
+    json_object(body)
     try:
         event = parse_event(body)
     except InputError as error:

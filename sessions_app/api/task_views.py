@@ -20,8 +20,8 @@ from tenancy.tokens import ACCESS, TokenError, token_user
 from .. import agent_tasks
 from ..models import Task
 from ..stream_tokens import TokenRefused, stream_token_issue
-from .admission import Refused, parse_json
-from .views import answer
+from .admission import Refused, bearer_token, json_object, require_scope
+from .views import answer, read_json
 
 MAX_BODY = 1024 * 1024
 
@@ -38,17 +38,13 @@ def caller(request, org: str, *, key_scope: str | None = APIKeyScope.AGENT,
     """Who calls, for organization ``org``: an API key (with ``key_scope``) or a member
     (session or user JWT). 401 without credentials, 403 for a key without the scope, 404 for
     an organization that is not the caller's."""
-    authorization = request.headers.get("Authorization", "").strip()
-    parts = authorization.split()
-    token = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+    token = bearer_token(request.headers.get("Authorization"))
     if token and token.startswith("ap_live_"):
         api_key = api_key_authenticate(token)
-        if api_key is None:
-            raise Refused(401, "invalid_api_key", "the API key is unknown, revoked or expired")
-        if key_scope is None or key_scope not in api_key.scopes:
+        if key_scope is None and api_key is not None:
             raise Refused(403, "insufficient_scope",
-                          f"an API key needs the {key_scope!r} scope here" if key_scope
-                          else "this is for a logged-in user, not an API key")
+                          "this is for a logged-in user, not an API key")
+        require_scope(api_key, key_scope)
         if api_key.organization.slug != org:
             raise Refused(404, "not_found", f"no organization {org!r} of yours")
         return Caller(api_key.organization, api_key=api_key)
@@ -94,15 +90,9 @@ def validation_refused(error: ValidationError) -> Refused:
 
 
 def body_of(request) -> dict:
-    raw = request.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise Refused(413, "payload_too_large", f"the request body is larger than "
-                                                f"{MAX_BODY:,} bytes")
-    body = parse_json(raw or b"{}")
-    if not isinstance(body, dict):
-        raise Refused(400, "validation_error", "body: must be a JSON object",
-                      fields={"body": ["must be a JSON object"]})
-    return body
+    """The body as a JSON object (an empty body is ``{}``), at most MAX_BODY bytes."""
+    body = read_json(request, MAX_BODY)
+    return json_object({} if body is None else body)
 
 
 def conflict(exc: agent_tasks.TaskConflict) -> Refused:

@@ -116,10 +116,7 @@ def test_chromium__live_session_page__follows_and_resumes_after_a_restart(stack,
     shown = "document.querySelectorAll('#messages li').length"
 
     async def scenario(page):
-        await page.load(f"{stack.base_url}/admin/login/?next=/admin/")
-        await page.eval(f"""document.getElementById('id_username').value = 'admin';
-            document.getElementById('id_password').value = {json.dumps(stack.credentials['password'])};""")
-        await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
+        await page.admin_login(stack.base_url, stack.credentials["password"])
         await page.load(f"{stack.base_url}/live/sessions/",
                         "document.getElementById('status').textContent === 'connected'")
         assert await page.eval("!!document.getElementById('session-browser-1')")

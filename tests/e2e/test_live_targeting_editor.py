@@ -36,13 +36,6 @@ def browser(tmp_path):
     chromium.close()
 
 
-async def log_in(page, stack):
-    await page.load(f"{stack.base_url}/admin/login/?next=/admin/")
-    await page.eval(f"""document.getElementById('id_username').value = 'admin';
-        document.getElementById('id_password').value = {json.dumps(stack.credentials['password'])};""")
-    await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
-
-
 async def open_state(page, stack, flag, environment):
     """From the flag states list, the targeting page of ``flag`` in ``environment``."""
     await page.load(f"{stack.base_url}/admin/flags/flagstate/?q={flag}"
@@ -84,7 +77,7 @@ def test_editor__segment_rule_with_30_70_split__saved_and_streamed(stack, browse
     assert stream.next().event == "put"
 
     async def scenario(page):
-        await log_in(page, stack)
+        await page.admin_login(stack.base_url, stack.credentials["password"])
         await open_state(page, stack, "button-color", "development")
         rules = "document.querySelector('.targeting-editor[data-part=rules]')"
         await click_button(page, rules, "+ Add rule")
@@ -131,7 +124,7 @@ def test_editor__split_not_adding_up__error_on_the_rule__nothing_saved(stack, br
     before = stack.api.get(STATE.format("production", "new-checkout")).json()
 
     async def scenario(page):
-        await log_in(page, stack)
+        await page.admin_login(stack.base_url, stack.credentials["password"])
         await open_state(page, stack, "new-checkout", "production")
         rules = "document.querySelector('.targeting-editor[data-part=rules]')"
         await click_button(page, rules, "+ Add rule")
@@ -175,7 +168,7 @@ def test_admin_lists__fit_a_1280_px_screen(stack, browser):
 
     async def scenario(page):
         await page.viewport(1280)
-        await log_in(page, stack)
+        await page.admin_login(stack.base_url, stack.credentials["password"])
         overflowing = {}
         for model in pages:
             await page.load(f"{stack.base_url}/admin/flags/{model}/",

@@ -212,11 +212,7 @@ def test_chromium__live_task_page__renews_its_token_and_resumes(tmp_path):
             ).raise_for_status()
 
         async def scenario(page):
-            await page.load(f"{live.base_url}/admin/login/?next=/admin/")
-            await page.eval(f"""document.getElementById('id_username').value = 'admin';
-                document.getElementById('id_password').value = {json.dumps(
-                    live.credentials['password'])};""")
-            await page.submit("#login-form [type=submit]", "document.querySelector('#site-name')")
+            await page.admin_login(live.base_url, live.credentials["password"])
             await page.load(f"{live.base_url}/live/tasks/{number.strip().splitlines()[-1]}/",
                             "document.getElementById('status').textContent === 'connected'")
             for n in range(8):  # about 8 s: two or three tokens expire meanwhile

@@ -57,21 +57,14 @@ def test_writer__a_failing_event__fails_alone(writer, organization, monkeypatch)
     api_key, _ = tenancy_services.api_key_create(organization=organization, scopes=["ingest"])
     started, good, bad = (parse_event(json.loads(json.dumps(e)))
                           for e in conversation_events(messages=2)[:3])
-    original = services._APPLY["message.created"]
+    original = services.messages_apply
 
-    def explode_on_msg_1(organization, event):
-        if event.data["message_id"] == "msg-1":
-            raise RuntimeError("boom")
-        return original(organization, event)
-
-    monkeypatch.setitem(services._APPLY, "message.created", explode_on_msg_1)
-
-    def apply_many(items):  # the batch meets the bad event too: then one by one
+    def explode_on_msg_1(items):  # in the batch, and again when applied one by one
         if any(event.data.get("message_id") == "msg-1" for _, event in items):
             raise RuntimeError("boom")
-        return services.messages_apply(items)
+        return original(items)
 
-    writer.apply_many = apply_many
+    monkeypatch.setattr(services, "messages_apply", explode_on_msg_1)
     results = {}
 
     def send(name, event):

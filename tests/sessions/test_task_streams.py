@@ -1,7 +1,6 @@
 """The task streams in process (issue 11, items 4 and 5): A2A frames with exact fields, the
 task first, replay after it, the end on a terminal state, and every refused token."""
 
-import asyncio
 import json
 
 import pytest
