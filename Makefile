@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,11 @@ bench-scheduled: setup
 bench-ingest: setup
 	@$(PY) bench/ingest/run.py
 
-bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest
+## bench-tasks: 1,000 task streams x 20 messages/s for 30 s on one server process, beside the flag SSE path
+bench-tasks: setup
+	@$(PY) bench/tasks/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

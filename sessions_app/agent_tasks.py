@@ -9,20 +9,25 @@ message is published on the task's channel after the commit.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from streaming.broadcast import publish_on_commit
+from streaming.broadcast import publish_many_on_commit, publish_on_commit
+from streaming.rows import rows_insert, rows_update
 
 from .models import TERMINAL_TASK_STATES, Task, TaskMessage, TaskMessageKind, TaskState
 
 TASK_PREFIX = "task-"
 MAX_CONTENT = 100 * 1024
 KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+KINDS = frozenset(TaskMessageKind.values)
+CHUNK, WORKING = str(TaskMessageKind.CHUNK.value), str(TaskState.WORKING.value)
 # What a message moves the task to (None: no change, but a submitted task starts working).
 STATE_AFTER = {TaskMessageKind.CHUNK: None, TaskMessageKind.PROGRESS: None,
                TaskMessageKind.STATUS: None, TaskMessageKind.COMPLETE: TaskState.COMPLETED,
@@ -91,12 +96,8 @@ def task_create(*, organization, agent: str, task_id=None, context_id=None, inpu
         raise TaskConflict(f"task {task_id!r} exists for agent {agent!r}") from None
 
 
-@transaction.atomic
-def task_message_post(*, task: Task, kind, content="", progress=None,
-                      metadata=None) -> TaskMessage:
-    """Append one message (the agent's side); the task follows: working, then completed or
-    failed. A finished task takes no more messages (TaskConflict)."""
-    if kind not in TaskMessageKind.values:
+def _message_checked(kind, content, progress, metadata) -> None:
+    if kind not in KINDS:
         _fail("kind", f"must be one of {', '.join(TaskMessageKind.values)}")
     if not isinstance(content, str):
         _fail("content", "must be a string")
@@ -108,24 +109,79 @@ def task_message_post(*, task: Task, kind, content="", progress=None,
         _fail("progress", "must be a number from 0 to 100")
     if metadata is not None and not isinstance(metadata, dict):
         _fail("metadata", "must be an object")
-    locked = Task.objects.select_for_update().get(pk=task.pk)
-    if locked.state in TERMINAL_TASK_STATES:
-        raise TaskConflict(f"the task is {locked.state}; it takes no more messages")
-    appends = kind == TaskMessageKind.CHUNK and locked.messages.filter(
-        kind=TaskMessageKind.CHUNK).exists()
-    now = timezone.now()
-    locked.last_sequence += 1
-    locked.state = STATE_AFTER[kind] or TaskState.WORKING
-    locked.updated_at = now
-    locked.save(update_fields=["last_sequence", "state", "updated_at"])
-    message = TaskMessage.objects.create(
-        task=locked, sequence=locked.last_sequence, kind=kind, content=content,
-        progress=progress, metadata=metadata or {}, created_at=now,
-        expires_at=now + timedelta(minutes=settings.TASK_MESSAGE_TTL_MINUTES))
-    publish_on_commit(task_channel(locked), kind, stream_payload(locked, message,
-                                                                 append=appends))
+
+
+@transaction.atomic
+def task_message_post(*, task: Task, kind, content="", progress=None,
+                      metadata=None) -> PostedMessage:
+    """Append one message (the agent's side); the task follows: working, then completed or
+    failed. A finished task takes no more messages (TaskConflict)."""
+    [message] = task_messages_post([(task, kind, content, progress, metadata)])
     task.refresh_from_db()
     return message
+
+
+@dataclass(slots=True)
+class PostedMessage:
+    """A message as ``task_messages_post`` wrote it (what ``message_body`` reads)."""
+
+    task_id: int
+    sequence: int
+    kind: str
+    content: str
+    progress: float | None
+    metadata: dict
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(slots=True)
+class _LockedTask:
+    pk: int
+    task_id: str
+    context_id: str
+    state: str
+    last_sequence: int
+    has_chunk: bool
+
+
+@transaction.atomic
+def task_messages_post(items) -> list[PostedMessage]:
+    """Append ``(task, kind, content, progress, metadata)`` messages, to one task or several,
+    in one transaction: the tasks locked together, their messages inserted and their events
+    stored with a few statements whatever their number (an agent gateway relaying many tasks'
+    output, the task benchmark). All or nothing: a finished task refuses the whole batch."""
+    for _task, kind, content, progress, metadata in items:
+        _message_checked(kind, content, progress, metadata)
+    pks = sorted({task.pk for task, *_ in items})
+    locked = {row[0]: _LockedTask(*row) for row in Task.objects.select_for_update()
+              .filter(pk__in=pks).order_by("pk").annotate(has_chunk=Exists(
+                  TaskMessage.objects.filter(task=OuterRef("pk"), kind=TaskMessageKind.CHUNK)))
+              .values_list("pk", "task_id", "context_id", "state", "last_sequence", "has_chunk")}
+    now = timezone.now()
+    expires = now + timedelta(minutes=settings.TASK_MESSAGE_TTL_MINUTES)
+    messages, events = [], []
+    for task, kind, content, progress, metadata in items:
+        task = locked[task.pk]
+        if task.state in TERMINAL_TASK_STATES:  # finished before, or earlier in this batch
+            raise TaskConflict(f"the task is {task.state}; it takes no more messages")
+        appends = kind == CHUNK and task.has_chunk
+        task.has_chunk = task.has_chunk or kind == CHUNK
+        task.last_sequence += 1
+        task.state = STATE_AFTER[kind] or WORKING
+        message = PostedMessage(task.pk, task.last_sequence, kind, content, progress,
+                                metadata or {}, now, expires)
+        messages.append(message)
+        events.append((f"{TASK_PREFIX}{task.pk}", kind,
+                       stream_payload(task, message, append=appends)))
+    rows_update(Task, ["last_sequence", "state", "updated_at"],
+                [[t.pk, t.last_sequence, t.state, now] for t in locked.values()])
+    rows_insert(TaskMessage, ["task_id", "sequence", "kind", "content", "progress", "metadata",
+                              "created_at", "expires_at"],
+                [[m.task_id, m.sequence, m.kind, m.content, m.progress, m.metadata,
+                  m.created_at, m.expires_at] for m in messages])
+    publish_many_on_commit(events)
+    return messages
 
 
 @transaction.atomic

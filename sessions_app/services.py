@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from streaming.broadcast import publish_many_on_commit, publish_on_commit
+from streaming.rows import rows_insert
 from tenancy.models import APIKey, Organization
 
 from . import envelope
@@ -280,41 +281,10 @@ _MESSAGE_COLUMNS = ["agent_id", "agent_type", "agent_name", "content", "sequence
                     "model", "duration_ms", "created_at"]
 
 
-def _rows_insert(model, columns: list[str], rows: list[list]) -> None:
-    """Insert ``rows`` (values in ``columns`` order; datetimes aware, JSON fields as Python
-    values) with COPY (PostgreSQL) or one prepared statement: model instances and bulk_create
-    cost more than the database does, for a 10,000-message upload and an ingest batch alike."""
-    ops = connection.ops
-    fields = {field.column: field for field in model._meta.concrete_fields}
-    adapt = []
-    for column in columns:
-        internal = fields[column].get_internal_type()
-        if internal == "DateTimeField":
-            adapt.append(ops.adapt_datetimefield_value)
-        elif internal == "JSONField":
-            adapt.append(lambda value, field=fields[column]: ops.adapt_json_value(
-                value, field.encoder))
-        else:
-            adapt.append(None)
-    prepared = [[value if how is None else how(value) for value, how in zip(row, adapt)]
-                for row in rows]
-    table = ops.quote_name(model._meta.db_table)
-    names = ", ".join(ops.quote_name(c) for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # COPY: several times faster than INSERTs
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in prepared:
-                    copy.write_row(row)
-            return
-        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-        for start in range(0, len(prepared), 2000):
-            cursor.executemany(sql, prepared[start:start + 2000])
-
-
 def _message_rows_insert(rows_in: list[tuple[int, dict]]) -> None:
     """Insert checked messages, ``(conversation id, message)`` each."""
     now = timezone.now()
-    _rows_insert(Message, ["conversation_id", "client_id", *_MESSAGE_COLUMNS, "received_at"], [
+    rows_insert(Message, ["conversation_id", "client_id", *_MESSAGE_COLUMNS, "received_at"], [
         [conversation_id, message["message_id"],
          *(message[column] if message[column] is not None or column in _NULLABLE else ""
            for column in _MESSAGE_COLUMNS), now]
@@ -395,7 +365,7 @@ def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]
         if seen["name"] and (pk, agent) in present:
             Participant.objects.filter(conversation_id=pk, agent_id=agent, name="").update(
                 name=seen["name"])
-    _rows_insert(IngestEvent, ["organization_id", "api_key_id", "event_key", "type", "timestamp",
+    rows_insert(IngestEvent, ["organization_id", "api_key_id", "event_key", "type", "timestamp",
                                "data", "conversation_id", "status_code", "answer",
                                "received_at"], [
         [organization_id, api_key.pk, event.key, event.type, event.timestamp, event.data,

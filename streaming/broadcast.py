@@ -46,17 +46,16 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
 
 def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Store and fan out several ``(channel, event type, data)`` at once: each channel's
-    events are stored with one counter update and one insert (``EventStorage.append_events``)
-    and then fanned out one by one, as ``send_event`` does after its own append."""
+    events are stored together (``EventStorage.append_many``: a handful of queries however
+    many events and channels) and then fanned out one by one, as ``send_event`` does after
+    its own append."""
     by_channel: dict[str, list[tuple[str, str]]] = {}
     for channel, event_type, data in events:
         by_channel.setdefault(channel, []).append(
             (event_type, json.dumps(data, cls=DjangoJSONEncoder)))
     try:
         storage = get_storage()
-        with transaction.atomic():
-            stored = {channel: storage.append_events(channel, items)
-                      for channel, items in by_channel.items()}
+        stored = storage.append_many(by_channel)
     except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
         logger.exception("could not store %d events together; one by one", len(events))
         for channel, event_type, data in events:
@@ -78,8 +77,9 @@ def _fan_out(channel: str, event_type: str, data: str, event) -> None:
                 "pub_id": str(event.id)}))
         else:
             get_listener_manager().add_to_queues(channel, event)
-        publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
-                      blocking=True)
+        if settings.GRIP_URL:  # the library encodes the GRIP item even with no proxy
+            publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
+                          blocking=True)
     except Exception:  # noqa: BLE001 - stored: streams catch up from storage
         logger.exception("could not fan out %s on %s", event_type, channel)
 

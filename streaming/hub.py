@@ -28,7 +28,8 @@ from django.utils import timezone
 from .db import run_db
 from .frames import StreamEvent
 from .kinds import Credential, registry
-from .selectors import counters_changed_since, current_id, current_ids, events_missed, read_events
+from .selectors import counters_changed_since, current_id, current_ids, events_missed, \
+    read_events, read_events_many
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ RESYNC = "resync"
 REVOKED = "revoked"
 CLOSE = "close"
 SHUTDOWN = "shutdown"
+
+# Catching up several channels at once: channels per query, events per query.
+CATCH_UP_CHANNELS = 200
+CATCH_UP_LIMIT = 5000
 
 
 class Subscription:
@@ -209,6 +214,27 @@ class Hub:
             if len(events) < 1000:
                 return
 
+    async def catch_up_many(self, upto: dict[str, int]) -> None:
+        """``catch_up`` for several channels (channel -> id to reach), reading them together:
+        a few queries per poll however many channels moved (thousands of task streams)."""
+        names = list(upto)
+        for start in range(0, len(names), CATCH_UP_CHANNELS):
+            pending = {name: upto[name] for name in names[start:start + CATCH_UP_CHANNELS]}
+            while pending:
+                ranges = {name: (self.last_ids[name], value) for name, value in pending.items()
+                          if name in self.last_ids and self.last_ids[name] < value}
+                if not ranges:
+                    break
+                events = await run_db(read_events_many, ranges)
+                for event in events:
+                    self.dispatch(event)
+                if not events:
+                    break  # the rest is not stored (trimmed, or ids the library skipped)
+                pending = {name: value for name, value in pending.items()
+                           if self.last_ids.get(name, value) < value}
+                if len(events) < CATCH_UP_LIMIT:
+                    break
+
     # --- periodic work --------------------------------------------------------------------
 
     async def shut_down(self, grace_seconds: float = 5.0) -> None:
@@ -314,9 +340,9 @@ class TableTailer:
             started = timezone.now()
             try:
                 changed = await run_db(counters_changed_since, since)
-                for channel, value in changed:
-                    if value > self.hub.last_ids.get(channel, value):
-                        await self.hub.catch_up(channel, value)
+                behind = {channel: value for channel, value in changed
+                          if value > self.hub.last_ids.get(channel, value)}
+                await self.hub.catch_up_many(behind)
             except Exception:  # noqa: BLE001 - keep tailing through transient errors
                 logger.exception("stream tailer failed; retrying")
                 await asyncio.sleep(1)

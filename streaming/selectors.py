@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.db import connection
 from django_eventstream.models import Event, EventCounter
 
 from .frames import StreamEvent
@@ -17,6 +18,27 @@ def read_events(channel: str, after: int, upto: int | None = None, limit: int = 
     return [StreamEvent(channel, eid, event_type, json.loads(data))
             for eid, event_type, data in rows.order_by("eid").values_list(
                 "eid", "type", "data")[:limit]]
+
+
+def read_events_many(ranges: dict[str, tuple[int, int]], limit: int = 5000):
+    """Stored events of several channels at once, each with ids in its (after, upto], in
+    channel then id order; at most ``limit`` in all (ask again for the rest). One statement
+    written out here: the ORM spends longer building a 200-way OR than the database answers
+    it (each term is a range of the (channel, eid) unique index)."""
+    if not ranges:
+        return []
+    quote = connection.ops.quote_name
+    table = quote(Event._meta.db_table)
+    channel, eid, kind, data = (quote(c) for c in ("channel", "eid", "type", "data"))
+    where = " OR ".join([f"({channel} = %s AND {eid} > %s AND {eid} <= %s)"] * len(ranges))
+    params = [value for name, (after, upto) in ranges.items() for value in (name, after, upto)]
+    sql = (f"SELECT {channel}, {eid}, {kind}, {data} FROM {table} WHERE ({where}) "
+           f"AND {kind} <> '' ORDER BY {channel}, {eid} LIMIT {int(limit)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [StreamEvent(name, number, event_type, json.loads(text))
+            for name, number, event_type, text in rows]
 
 
 def events_missed(channel: str, after: int, upto: int, *, accepts=None,

@@ -81,13 +81,15 @@ def descendants(pid: int) -> list[int]:
 class Environment:
     """A fresh var dir with the demo data, shared by the servers of one run."""
 
-    def __init__(self):
+    def __init__(self, backends: dict | None = None):
+        """``backends``: DATABASE_URL / REDIS_URL to run on (default: the embedded mode)."""
         self.var = Path(tempfile.mkdtemp(prefix="flagstream-bench-"))
         self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(self.var), "PYTHONUNBUFFERED": "1",
                     "SDK_RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
                     "STREAM_HEARTBEAT_SECONDS": "15"}
         for name in ("DATABASE_URL", "REDIS_URL", "GRIP_URL"):
             self.env.pop(name, None)
+        self.env.update(backends or {})
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("bootstrap_demo")
         credentials = json.loads((self.var / "demo-credentials.json").read_text())

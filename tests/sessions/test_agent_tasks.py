@@ -216,3 +216,50 @@ def test_admin__tasks_listed_with_messages_and_a_live_link(client, django_user_m
     page = client.get(reverse("admin:sessions_app_task_change", args=[task.pk])).content.decode()
     assert "partial" in page and f"/live/tasks/{task.pk}/" in page
     assert client.get(f"/live/tasks/{task.pk}/").status_code == 200
+
+
+def test_messages_post__several_tasks_in_one_batch__numbered_per_task_and_published(
+        organization, django_capture_on_commit_callbacks):
+    """task_messages_post (the batch path every message takes): each task's messages are
+    numbered from its own sequence, a chunk after a chunk appends, state follows the kinds, and
+    each message is published on its task's channel with its sequence as the event id."""
+    from streaming.selectors import read_events
+
+    first = agent_tasks.task_create(organization=organization, agent="writer", task_id="a")
+    second = agent_tasks.task_create(organization=organization, agent="writer", task_id="b")
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_tasks.task_message_post(task=first, kind="chunk", content="0")
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_tasks.task_messages_post([
+            (first, "chunk", "1", None, None), (second, "chunk", "x", None, None),
+            (first, "progress", "", 50, {"step": 2}), (second, "complete", "done", None, None)])
+    rows = {task_id: list(TaskMessage.objects.filter(task__task_id=task_id)
+                          .values_list("sequence", "kind", "content", "progress", "metadata"))
+            for task_id in ("a", "b")}
+    assert rows == {"a": [(1, "chunk", "0", None, {}), (2, "chunk", "1", None, {}),
+                          (3, "progress", "", 50.0, {"step": 2})],
+                    "b": [(1, "chunk", "x", None, {}), (2, "complete", "done", None, {})]}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.last_sequence) == ("working", 3)
+    assert (second.state, second.last_sequence) == ("completed", 2)
+    events = read_events(agent_tasks.task_channel(first), 0)
+    assert [(e.id, e.payload["sequence"], e.payload.get("append")) for e in events] == [
+        (1, 1, False), (2, 2, True), (3, 3, False)]
+    assert [e.payload["state"] for e in read_events(agent_tasks.task_channel(second), 0)] == [
+        "working", "completed"]
+
+
+def test_messages_post__a_finished_task_in_the_batch__409_and_nothing_written(organization):
+    open_task = agent_tasks.task_create(organization=organization, agent="writer", task_id="o")
+    done = agent_tasks.task_create(organization=organization, agent="writer", task_id="d")
+    agent_tasks.task_message_post(task=done, kind="complete")
+    with pytest.raises(agent_tasks.TaskConflict):
+        agent_tasks.task_messages_post([(open_task, "chunk", "1", None, None),
+                                        (done, "chunk", "late", None, None)])
+    with pytest.raises(agent_tasks.TaskConflict):  # finished earlier in the same batch
+        agent_tasks.task_messages_post([(open_task, "error", "boom", None, None),
+                                        (open_task, "chunk", "after", None, None)])
+    open_task.refresh_from_db()
+    assert (open_task.state, open_task.last_sequence) == ("submitted", 0)
+    assert not TaskMessage.objects.filter(task=open_task).exists()

@@ -417,3 +417,63 @@ def test_publish_many__stored_and_replayed_exactly_as_publish_one_by_one(db):
     assert read_events("elsewhere", 0, 10)[0].payload == {"x": True}
     publish("together", "note", {"n": 2})  # the counter goes on from the batch
     assert [e.id for e in read_events("together", 0, 10)] == [1, 2, 3]
+
+
+def test_append_many__new_and_existing_channels__consecutive_ids_and_counters_moved(db):
+    """One append for several channels: each channel's ids go on from its own counter, a new
+    channel starts at 1, and every counter is marked updated (the table tailer finds them)."""
+    from django.utils import timezone
+    from django_eventstream.models import EventCounter
+
+    from streaming.broadcast import publish_many
+    from streaming.selectors import counters_changed_since, read_events
+
+    publish("old", "note", {"n": 1})
+    before = timezone.now()
+    publish_many([("old", "note", {"n": 2}), ("new", "note", {"n": 1}),
+                  ("old", "note", {"n": 3}), ("new", "note", {"n": 2})])
+    assert [(e.id, e.payload["n"]) for e in read_events("old", 0)] == [(1, 1), (2, 2), (3, 3)]
+    assert [(e.id, e.payload["n"]) for e in read_events("new", 0)] == [(1, 1), (2, 2)]
+    assert dict(EventCounter.objects.values_list("name", "value")) == {"old": 3, "new": 2}
+    assert dict(counters_changed_since(before)) == {"old": 3, "new": 2}
+
+
+def test_read_events_many__each_channel_its_own_range__channel_then_id_order(db):
+    from streaming.broadcast import publish_many
+    from streaming.selectors import read_events_many
+
+    publish_many([(channel, "note", {"n": n}) for n in range(1, 6) for channel in "abc"])
+    got = read_events_many({"a": (0, 2), "b": (3, 5), "c": (5, 5)})
+    assert [(e.channel, e.id, e.payload["n"]) for e in got] == [
+        ("a", 1, 1), ("a", 2, 2), ("b", 4, 4), ("b", 5, 5)]
+    assert [(e.channel, e.id) for e in read_events_many({"a": (0, 5), "b": (0, 5)}, limit=3)] \
+        == [("a", 1), ("a", 2), ("a", 3)]
+    assert read_events_many({}) == []
+
+
+def test_catch_up_many__more_channels_and_events_than_one_read__every_event_once_in_order(
+        db, monkeypatch):
+    """The table tailer catches up every channel that moved with a few reads: with reads of
+    2 channels and 3 events at most, 5 channels of 4 new events each still arrive whole."""
+    from streaming import hub as hub_module
+    from streaming.broadcast import publish_many
+
+    monkeypatch.setattr(hub_module, "CATCH_UP_CHANNELS", 2)
+    monkeypatch.setattr(hub_module, "CATCH_UP_LIMIT", 3)
+    channels = [f"many-{n}" for n in range(5)]
+    publish_many([(channel, "note", {"n": 0}) for channel in channels])  # ids 1: seen already
+
+    async def scenario():
+        await asyncio.to_thread(publish_many, [(channel, "note", {"n": n})
+                                               for n in range(1, 5) for channel in channels])
+        hub = Hub()
+        subscriptions = {}
+        for channel in channels:
+            subscriptions[channel] = Subscription(channel)
+            hub.subscriptions[channel] = {subscriptions[channel]}
+            hub.last_ids[channel] = 1
+        await hub.catch_up_many({channel: 5 for channel in channels})
+        return {channel: [s.queue.get_nowait().id for _ in range(s.queue.qsize())]
+                for channel, s in subscriptions.items()}
+
+    assert run(scenario()) == {channel: [2, 3, 4, 5] for channel in channels}
