@@ -11,12 +11,7 @@ user loses staff access. Registered in ``SessionsAppConfig.ready()``.
 
 from __future__ import annotations
 
-import hmac
-from http.cookies import CookieError, SimpleCookie
-from importlib import import_module
-
-from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth import get_user_model
 from django.http import Http404
 
 from streaming.kinds import CredentialKind, NotCached, StreamDenied, StreamKind, StreamPlan
@@ -26,6 +21,7 @@ from tenancy.selectors import (
     organization_default_for_user,
     organization_get_for_user,
 )
+from tenancy.sessions import session_user
 
 from .api.admission import Refused, bearer_token, require_scope
 from .channels import (
@@ -65,28 +61,6 @@ api_key_credential_kind = APIKeyCredential()
 staff_credential_kind = StaffCredential()
 
 
-def staff_user_from_cookie(cookie_header: str | None):
-    """The active staff user whose Django session the request carries, or None."""
-    if not cookie_header:
-        return None
-    try:
-        cookies = SimpleCookie(cookie_header)
-    except CookieError:
-        return None
-    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
-    if morsel is None:
-        return None
-    session = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
-    user_id = session.get(SESSION_KEY)
-    if user_id is None:
-        return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
-    if user is None or not hmac.compare_digest(session.get(HASH_SESSION_KEY, ""),
-                                               user.get_session_auth_hash()):
-        return None  # the password changed since: the session is over
-    return user
-
-
 class RealtimeStream(StreamKind):
     """Live agent-session events of the key's organization.
 
@@ -120,7 +94,7 @@ class RealtimeStream(StreamKind):
                                    refused.body["detail"], **extra) from None
             return StreamPlan(sessions_channel(api_key.organization_id),
                               credential=api_key_credential(api_key.pk), accepts=accepts)
-        user = staff_user_from_cookie(request.header("cookie"))
+        user = session_user(request.header("cookie"), staff=True)
         if user is None:
             raise StreamDenied(401, "not_authenticated",
                                "send an organization API key with the 'read' scope "

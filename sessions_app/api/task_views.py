@@ -13,9 +13,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from tenancy.api.admission import request_user
 from tenancy.models import APIKeyScope, Organization
 from tenancy.selectors import api_key_authenticate, organizations_for_user
-from tenancy.tokens import ACCESS, TokenError, token_user
 
 from .. import agent_tasks
 from ..models import Task
@@ -48,16 +48,7 @@ def caller(request, org: str, *, key_scope: str | None = APIKeyScope.AGENT,
         if api_key.organization.slug != org:
             raise Refused(404, "not_found", f"no organization {org!r} of yours")
         return Caller(api_key.organization, api_key=api_key)
-    user = None
-    if token:
-        try:
-            user = token_user(token, ACCESS)
-        except TokenError as exc:
-            raise Refused(401, "invalid_token", str(exc)) from None
-    elif request.user.is_authenticated:
-        user = request.user
-    if user is None:
-        raise Refused(401, "not_authenticated", "log in, send a user token, or an API key "
+    user = request_user(request, token, missing="log in, send a user token, or an API key "
                                                 "(Authorization: Bearer …)")
     if not users:
         raise Refused(403, "permission_denied", "this is the agent's side: use an API key "

@@ -14,6 +14,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from tenancy.api import admission
 from tenancy.models import APIKey, APIKeyScope
 from tenancy.selectors import api_key_authenticate, api_key_authenticate_recent
 
@@ -25,10 +26,9 @@ from .admission import (
     bearer_key,
     field_refused,
     ingest_event_checked,
-    parse_json,
     rate_limit,
+    read_json,
     require_scope,
-    too_large,
 )
 
 
@@ -39,33 +39,9 @@ def api_key_admit(request, scope: str, *, recent: bool = False) -> APIKey:
     return require_scope(authenticate(raw_key), scope)
 
 
-def read_json(request, limit: int):
-    """The body as JSON, at most ``limit`` bytes (413 beyond)."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        raise too_large(limit)
-    return parse_json(raw)
-
-
 def answer(handler):
-    """Turn a Refused into its JSON response."""
-    def view(request, *args, **kwargs):
-        try:
-            return handler(request, *args, **kwargs)
-        except InputError as error:
-            refused = field_refused(error)
-        except Refused as exc:
-            refused = exc
-        response = JsonResponse(refused.body, status=refused.status)
-        for name, value in refused.headers.items():
-            response[name] = value
-        return response
-    view.__name__ = handler.__name__
-    view.__doc__ = handler.__doc__
-    return view
+    """Turn a Refused, or an envelope's InputError, into its JSON response."""
+    return admission.answer(handler, {InputError: field_refused})
 
 
 @csrf_exempt

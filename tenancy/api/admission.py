@@ -1,0 +1,123 @@
+"""What an endpoint checks before it does anything, for Django views and raw ASGI paths
+alike: the key and its scope, the body's size and JSON, the rate. A check that fails raises
+:class:`Refused`, which each front end turns into the same JSON answer (``answer`` for views)."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import JsonResponse
+
+from tenancy.models import APIKey
+from tenancy.rate_limits import rate_limit_hit
+from tenancy.tokens import ACCESS, TokenError, token_user
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None,
+                 **extra):
+        super().__init__(detail)
+        self.status = status
+        self.body = {"error": code, "detail": detail, **extra}
+        self.headers = headers or {}
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None for anything else."""
+    parts = (authorization or "").split()
+    return parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else None
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of ``Authorization: Bearer <key>``; Refused (401) when the header is missing."""
+    if not (authorization or "").strip():
+        raise Refused(401, "not_authenticated",
+                      "send an organization API key: Authorization: Bearer ap_live_…")
+    return bearer_token(authorization)
+
+
+def request_user(request, token: str | None, *, missing: str):
+    """The user a request speaks for: ``token`` (a login JWT, from ``Authorization: Bearer``)
+    or else the session; Refused (401) for a bad token, or with ``missing`` for none."""
+    if token:
+        try:
+            return token_user(token, ACCESS)
+        except TokenError as exc:
+            raise Refused(401, "invalid_token", str(exc)) from None
+    if request.user.is_authenticated:
+        return request.user
+    raise Refused(401, "not_authenticated", missing)
+
+
+def require_scope(api_key: APIKey | None, scope: str) -> APIKey:
+    if api_key is None:
+        raise Refused(401, "invalid_api_key", "the API key is unknown, revoked or expired")
+    if scope not in api_key.scopes:
+        raise Refused(403, "insufficient_scope", f"this key does not have the {scope!r} scope",
+                      scope=scope)
+    return api_key
+
+
+def too_large(limit: int) -> Refused:
+    return Refused(413, "payload_too_large", f"the request body is larger than {limit:,} bytes",
+                   fields={"body": [f"at most {limit:,} bytes"]})
+
+
+def parse_json(raw: bytes):
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(400, "parse_error", f"body is not valid JSON: {exc}",
+                      fields={"body": ["not valid JSON"]}) from None
+
+
+def rate_limit(api_key: APIKey, scope: str, per_minute: int) -> None:
+    retry_after = rate_limit_hit(scope, api_key.pk, per_minute)
+    if retry_after is not None:
+        raise Refused(429, "rate_limited",
+                      f"more than {per_minute} {scope} requests a minute with this key",
+                      headers={"Retry-After": str(retry_after)})
+
+
+def json_object(body) -> dict:
+    """``body`` if it is a JSON object; Refused (400) otherwise."""
+    if not isinstance(body, dict):
+        raise Refused(400, "validation_error", "body: must be a JSON object",
+                      fields={"body": ["must be a JSON object"]})
+    return body
+
+
+def read_json(request, limit: int):
+    """The body as JSON, at most ``limit`` bytes (413 beyond)."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise too_large(limit)
+    return parse_json(raw)
+
+
+def answer(handler, convert: dict | None = None):
+    """Turn a Refused (or an exception ``convert`` maps to one) into its JSON response."""
+    converters = tuple((convert or {}).items())
+
+    def view(request, *args, **kwargs):
+        try:
+            return handler(request, *args, **kwargs)
+        except Refused as exc:
+            refused = exc
+        except Exception as exc:
+            for exception_type, to_refused in converters:
+                if isinstance(exc, exception_type):
+                    refused = to_refused(exc)
+                    break
+            else:
+                raise
+        response = JsonResponse(refused.body, status=refused.status)
+        for name, value in refused.headers.items():
+            response[name] = value
+        return response
+    view.__name__ = handler.__name__
+    view.__doc__ = handler.__doc__
+    return view
