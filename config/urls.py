@@ -34,6 +34,7 @@ urlpatterns = [
          name="live-session"),
     path("live/tasks/<int:task_id>/", session_views.live_task, name="live-task"),
     path("api/health", health, name="health"),
+    path("", include("companies.urls")),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),
     path("agent-to-agent/", include("sessions_app.api.task_urls")),

@@ -60,7 +60,8 @@ def _membership_forms_save(formset) -> None:
 @admin.register(Organization)
 class OrganizationAdmin(TenantScopedAdmin):
     organization_path = "pk"
-    list_display = ["slug", "name", "created_at"]
+    list_display = ["slug", "name", "streaming_enabled", "created_at"]
+    list_filter = ["streaming_enabled"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
@@ -70,8 +71,14 @@ class OrganizationAdmin(TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             services.organization_rename(organization=obj, name=obj.name)
+            if "streaming_enabled" in form.changed_data:
+                services.organization_streaming_set(organization=obj,
+                                                    enabled=obj.streaming_enabled)
         else:
-            obj.pk = services.organization_create(slug=obj.slug, name=obj.name).pk
+            created = services.organization_create(slug=obj.slug, name=obj.name)
+            if not obj.streaming_enabled:
+                services.organization_streaming_set(organization=created, enabled=False)
+            obj.pk = created.pk
             obj._state.adding = False
 
     def save_formset(self, request, form, formset, change):

@@ -27,6 +27,9 @@ class Organization(models.Model):
 
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
+    streaming_enabled = models.BooleanField(
+        default=True, help_text="Live company updates (/stream/updates). Off: its streams are "
+                                "refused (403 streaming_disabled) and open ones end.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -44,6 +44,15 @@ def organization_rename(*, organization: Organization, name: str) -> Organizatio
 
 
 @transaction.atomic
+def organization_streaming_set(*, organization: Organization, enabled: bool) -> Organization:
+    """Turn the organization's live company updates on or off (the per-company switch). Off:
+    new company streams are refused and open ones end within STREAM_AUTH_RECHECK_SECONDS."""
+    organization.streaming_enabled = bool(enabled)
+    organization.save(update_fields=["streaming_enabled"])
+    return organization
+
+
+@transaction.atomic
 def membership_set(*, organization: Organization, user, role: str) -> Membership:
     """Give ``user`` ``role`` in ``organization`` (creating or changing the membership)."""
     if role not in Role.values:

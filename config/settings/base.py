@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "flags",
     "analytics",
     "sessions_app",
+    "companies",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "flags.api.openapi.add_sdk_paths",
                              "sessions_app.api.openapi.add_session_paths",
+                             "companies.openapi.add_company_paths",
                              "streaming.openapi.add_stream_paths"],
 }
 

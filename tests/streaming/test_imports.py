@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["config", "tenancy", "streaming", "flags", "analytics", "sessions_app"]
-DOMAIN = {"flags", "analytics", "sessions_app"}
+APPS = ["config", "tenancy", "streaming", "flags", "analytics", "sessions_app", "companies"]
+DOMAIN = {"flags", "analytics", "sessions_app", "companies"}
 
 
 def module_name(path: Path) -> str:
@@ -107,3 +107,10 @@ def test_project_modules__import_graph__has_no_circles():
 def test_import_reader__finds_a_known_import():
     """The reader itself works: flags.services is known to import the backbone."""
     assert "streaming.broadcast" in project_graph()["flags.services"]
+
+
+def test_domain_apps__import__no_other_domain_app():
+    """Domain apps depend on streaming and tenancy only, never on each other."""
+    offending = {name: sorted(t for t in targets if top(t) in DOMAIN and top(t) != top(name))
+                 for name, targets in project_graph().items() if top(name) in DOMAIN}
+    assert {name: found for name, found in offending.items() if found} == {}

@@ -68,3 +68,15 @@ def test_sdk_key_rename__in_admin__audited(staff, development, actor):
     sdk_key.refresh_from_db()
     assert sdk_key.name == "billing service"
     assert AuditLog.objects.filter(action="sdk_key_renamed", source="admin").count() == 1
+
+
+def test_organization_streaming_switch__in_admin__off_then_on(staff, organization):
+    url = reverse("admin:tenancy_organization_change", args=[organization.pk])
+    form = {"name": organization.name, "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0"}
+    assert staff.post(url, form).status_code == 302  # the box left unticked: off
+    organization.refresh_from_db()
+    assert organization.streaming_enabled is False
+    assert staff.post(url, {**form, "streaming_enabled": "on"}).status_code == 302
+    organization.refresh_from_db()
+    assert organization.streaming_enabled is True
