@@ -6,12 +6,13 @@ published JSON with ``companyId``, ``id:`` for replay (``Last-Event-ID`` or ``?l
 For members of that organization, by a company stream token (``?token=``, from
 ``POST /stream/token``), a login JWT (``Authorization: Bearer``) or a session cookie (the
 browser). Another company's id is 403, an unknown one 404, a company whose streaming is off 403
-``streaming_disabled``. An open stream ends within STREAM_AUTH_RECHECK_SECONDS when the member
+``streaming_disabled``. A heartbeat comment every COMPANY_STREAM_HEARTBEAT_SECONDS (30). An open stream ends within STREAM_AUTH_RECHECK_SECONDS when the member
 is removed, the user deactivated or the company's streaming turned off.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from streaming.kinds import Credential, CredentialKind, NotCached, StreamDenied, StreamKind, \
@@ -75,6 +76,10 @@ class CompanyStream(StreamKind):
     channel_prefix = COMPANY_PREFIX
     openapi_query = {"companyId": "the organization's slug",
                      "token": "a company stream token from POST /stream/token?companyId="}
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return settings.COMPANY_STREAM_HEARTBEAT_SECONDS
 
     def authorize(self, request, *, cached_only=False):
         if cached_only:

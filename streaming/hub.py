@@ -49,10 +49,10 @@ class Subscription:
     """One open stream's place in the hub: a bounded queue the hub fills without waiting."""
 
     __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
-                 "backlog", "__weakref__")
+                 "backlog", "heartbeat_seconds", "next_heartbeat", "__weakref__")
 
     def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
-                 latest_only: bool = False):
+                 latest_only: bool = False, heartbeat_seconds: float | None = None):
         self.channel = channel
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.STREAM_QUEUE_SIZE)
         self.accepts = accepts
@@ -60,6 +60,8 @@ class Subscription:
         self.latest_only = latest_only
         self.last_id = 0
         self.backlog: deque | None = None  # events read from storage after an overflow
+        self.heartbeat_seconds = heartbeat_seconds  # None: STREAM_HEARTBEAT_SECONDS
+        self.next_heartbeat = 0.0  # loop time; set when the hub takes the subscription
 
     def offer(self, item) -> bool:
         try:
@@ -154,6 +156,8 @@ class Hub:
         what the caller reads from storage or queued for it; callers drop ids they have sent.
         """
         self._ensure_started()
+        subscription.next_heartbeat = self.loop.time() + (
+            subscription.heartbeat_seconds or settings.STREAM_HEARTBEAT_SECONDS)
         channel = subscription.channel
         self.subscriptions.setdefault(channel, set()).add(subscription)
         if channel not in self.last_ids:
@@ -257,9 +261,20 @@ class Hub:
                 subscription.offer(marker)
 
     async def _heartbeats(self) -> None:
+        """A heartbeat to each stream every STREAM_HEARTBEAT_SECONDS, or its kind's own
+        interval (a kind's ``heartbeat_seconds``), within a third of the shortest interval."""
         while True:
-            await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
-            self.broadcast(HEARTBEAT)
+            shortest = min([settings.STREAM_HEARTBEAT_SECONDS] + [
+                seconds for seconds in (kind.heartbeat_seconds
+                                        for kind in registry.kinds.values()) if seconds])
+            await asyncio.sleep(shortest / 3)
+            now = self.loop.time()
+            for subscribers in self.subscriptions.values():
+                for subscription in subscribers:
+                    if subscription.next_heartbeat <= now:
+                        subscription.next_heartbeat = now + (
+                            subscription.heartbeat_seconds or settings.STREAM_HEARTBEAT_SECONDS)
+                        subscription.offer(HEARTBEAT)
 
     async def _recheck_credentials(self) -> None:
         """Close the streams whose credential was revoked (or expired) anywhere, within

@@ -116,6 +116,8 @@ class StreamKind:
     path: str = ""
     channel_prefix: str = ""  # its channels are "<prefix><id>"
     latest_only: bool = False  # replay and catch-up send only the newest event
+    # Seconds between heartbeat comments on this kind's streams (None: STREAM_HEARTBEAT_SECONDS).
+    heartbeat_seconds: float | None = None
     pushpin: bool = False  # Pushpin may hold it (see grip_eligible)
     render: Callable | None = None  # event -> bytes; None sends the stored event as it is
     methods: tuple[str, ...] = ("GET", "HEAD")

@@ -118,7 +118,8 @@ async def serve(kind: StreamKind, scope, receive, send) -> None:
         await send_json(send, denied.status, denied.body)
         return
     subscription = Subscription(plan.channel, accepts=plan.accepts, credential=plan.credential,
-                                latest_only=kind.latest_only)
+                                latest_only=kind.latest_only,
+                                heartbeat_seconds=kind.heartbeat_seconds)
     dispatched = await hub.subscribe(subscription)
     try:
         if dispatched > last_id:

@@ -194,3 +194,17 @@ def test_openapi__company_endpoints_documented(client):
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     assert "post" in paths["/stream/token"] and "post" in paths["/stream/publish"]
     assert "text/event-stream" in paths["/stream/updates"]["get"]["responses"]["200"]["content"]
+
+
+def test_heartbeat__company_streams_their_own_interval(companies, settings):
+    """COMPANY_STREAM_HEARTBEAT_SECONDS paces company streams, whatever the global interval."""
+    settings.STREAM_HEARTBEAT_SECONDS = 60
+    settings.COMPANY_STREAM_HEARTBEAT_SECONDS = 0.2
+
+    async def scenario():
+        stream = Stream(application, PATH, "companyId=acme", bearer(companies["member"]))
+        await stream.wait_for(lambda s: s.body.count(b"\n:\n") >= 2, timeout=5)
+        await stream.close()
+        return stream
+
+    assert run(scenario()).body.count(b"\n:\n") >= 2
