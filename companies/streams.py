@@ -17,13 +17,13 @@ from django.contrib.auth import get_user_model
 
 from streaming.kinds import Credential, CredentialKind, NotCached, StreamDenied, StreamKind, \
     StreamPlan
-from tenancy.api.admission import bearer_token
+from tenancy.api.admission import Refused, bearer_token
 from tenancy.models import Membership, Organization
 from tenancy.sessions import session_user
 from tenancy.tokens import ACCESS, TokenError, token_user
 
 from .channels import COMPANY_PREFIX, MEMBER_CREDENTIAL, company_channel
-from .tokens import TokenRefused, company_token_user_id
+from .tokens import company_membership, company_token_user_id
 
 
 class MemberCredential(CredentialKind):
@@ -42,14 +42,19 @@ class MemberCredential(CredentialKind):
 member_credential_kind = MemberCredential()
 
 
+def denied(refused: Refused) -> StreamDenied:
+    """A request check's refusal, as the stream's answer."""
+    return StreamDenied(refused.status, refused.body["error"], refused.body["detail"])
+
+
 def _user_of(request, organization):
     """The user the request speaks for (token, login JWT or session), or StreamDenied."""
     token = request.query.get("token")
     if token:
         try:
             user_id = company_token_user_id(token, organization)
-        except TokenRefused as refused:
-            raise StreamDenied(refused.status, refused.code, refused.detail) from None
+        except Refused as refused:
+            raise denied(refused) from None
         user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
         if user is None:
             raise StreamDenied(401, "invalid_token", "the token's user is no longer active")
@@ -92,12 +97,10 @@ class CompanyStream(StreamKind):
         user = _user_of(request, organization)  # 401 comes first: unknown ids are not told
         if organization is None:
             raise StreamDenied(404, "not_found", f"no company {slug!r}")
-        membership = Membership.objects.filter(user=user, organization=organization).first()
-        if membership is None:
-            raise StreamDenied(403, "permission_denied", f"you are not a member of {slug!r}")
-        if not organization.streaming_enabled:
-            raise StreamDenied(403, "streaming_disabled",
-                               f"live updates are turned off for {slug!r}")
+        try:
+            membership = company_membership(user, organization)
+        except Refused as refused:
+            raise denied(refused) from None
         return StreamPlan(company_channel(organization.pk),
                           credential=Credential(MEMBER_CREDENTIAL, membership.pk))
 

@@ -15,6 +15,8 @@ import time
 import jwt
 from django.conf import settings
 
+from tenancy.api.admission import Refused
+from tenancy.models import Membership
 from tenancy.rate_limits import rate_limit_hit
 
 AUDIENCE = "flagstream:company-stream"
@@ -22,19 +24,14 @@ ALGORITHM = "HS256"
 RATE_PER_30_SECONDS = 5
 
 
-class TokenRefused(Exception):
-    def __init__(self, status: int, code: str, detail: str, retry_after: int | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.retry_after = status, code, detail, retry_after
-
-
 def company_token_issue(*, user, organization) -> tuple[str, int]:
-    """``(token, expires at unix time)``; TokenRefused (429) past the rate."""
+    """``(token, expires at unix time)``; Refused (429) past the rate."""
     retry_after = rate_limit_hit("company-stream-token", f"{user.pk}:{organization.pk}",
                                  RATE_PER_30_SECONDS, window_seconds=30)
     if retry_after is not None:
-        raise TokenRefused(429, "rate_limited", f"at most {RATE_PER_30_SECONDS} stream tokens "
-                                                "per company in 30 seconds", retry_after)
+        raise Refused(429, "rate_limited", f"at most {RATE_PER_30_SECONDS} stream tokens per "
+                                           "company in 30 seconds",
+                      headers={"Retry-After": str(retry_after)})
     now = int(time.time())
     expires = now + settings.STREAM_TOKEN_TTL_SECONDS
     claims = {"aud": AUDIENCE, "sub": str(user.pk), "org": organization.pk, "iat": now,
@@ -49,10 +46,22 @@ def company_token_user_id(token: str, organization) -> int:
         claims = jwt.decode(token, settings.SECRET_KEY, algorithms=[ALGORITHM],
                             audience=AUDIENCE, options={"require": ["exp", "aud", "org", "sub"]})
     except jwt.ExpiredSignatureError:
-        raise TokenRefused(401, "token_expired", "the stream token expired: get a new one") \
+        raise Refused(401, "token_expired", "the stream token expired: get a new one") \
             from None
     except jwt.InvalidTokenError:
-        raise TokenRefused(401, "invalid_token", "not a company stream token") from None
+        raise Refused(401, "invalid_token", "not a company stream token") from None
     if organization is not None and claims["org"] != organization.pk:
-        raise TokenRefused(403, "wrong_company", "this stream token is for another company")
+        raise Refused(403, "wrong_company", "this stream token is for another company")
     return int(claims["sub"])
+
+
+def company_membership(user, organization) -> Membership:
+    """``user``'s membership of ``organization`` if it may follow its live updates now;
+    Refused (403) if not a member or the company's streaming is off."""
+    membership = Membership.objects.filter(user=user, organization=organization).first()
+    if membership is None:
+        raise Refused(403, "permission_denied", f"you are not a member of {organization.slug!r}")
+    if not organization.streaming_enabled:
+        raise Refused(403, "streaming_disabled",
+                      f"live updates are turned off for {organization.slug!r}")
+    return membership

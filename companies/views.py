@@ -11,21 +11,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tenancy.api.admission import Refused, answer, bearer_key, bearer_token, read_json, \
-    request_user, require_scope
-from tenancy.models import APIKeyScope, Membership, Organization
+    request_user, require_scope, validation_refused
+from tenancy.models import APIKeyScope, Organization
 from tenancy.selectors import api_key_authenticate
 
 from .events import MAX_BATCH, company_updates_publish, update_checked
-from .tokens import TokenRefused, company_token_issue
+from .tokens import company_membership, company_token_issue
 
 MAX_BODY = 2 * 1024 * 1024
-
-
-def _refused_field(error: ValidationError) -> Refused:
-    fields = {name: [m for e in errors for m in e.messages]
-              for name, errors in error.error_dict.items()}
-    first, messages = next(iter(fields.items()))
-    return Refused(400, "validation_error", f"{first}: {messages[0]}", fields=fields)
 
 
 def _member(request, slug: str | None):
@@ -38,12 +31,7 @@ def _member(request, slug: str | None):
     organization = Organization.objects.filter(slug=slug).first()
     if organization is None:
         raise Refused(404, "not_found", f"no company {slug!r}")
-    membership = Membership.objects.filter(user=user, organization=organization).first()
-    if membership is None:
-        raise Refused(403, "permission_denied", f"you are not a member of {slug!r}")
-    if not organization.streaming_enabled:
-        raise Refused(403, "streaming_disabled", f"live updates are turned off for {slug!r}")
-    return membership
+    return company_membership(user, organization)
 
 
 @csrf_exempt
@@ -52,12 +40,8 @@ def _member(request, slug: str | None):
 def stream_token(request):
     """A token that opens the company stream for the calling member (``?token=``)."""
     membership = _member(request, request.GET.get("companyId"))
-    try:
-        token, expires = company_token_issue(user=membership.user,
-                                             organization=membership.organization)
-    except TokenRefused as refused:
-        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
-        raise Refused(refused.status, refused.code, refused.detail, headers=headers) from None
+    token, expires = company_token_issue(user=membership.user,
+                                         organization=membership.organization)
     slug = membership.organization.slug
     return JsonResponse({
         "token": token,
@@ -90,7 +74,7 @@ def publish(request):
         try:
             company, kind, data = update_checked(item, prefix)
         except ValidationError as error:
-            raise _refused_field(error) from None
+            raise validation_refused(error) from None
         if company != organization.slug:
             raise Refused(403, "permission_denied", f"{prefix}companyId: this key publishes for "
                                                     f"{organization.slug!r} only",

@@ -62,10 +62,9 @@ def run_path(name, bench, streams, rate, seconds, paths, headers, ready, writer_
         watched = {"server": server.pid, "clients": clients.pid}
         before = {label: cpu_seconds(pid) for label, pid in watched.items()}
         writer = producer(bench, *writer_args)
-        writer_cpu_pid = writer.pid
         writer_cpu = 0.0
         while writer.poll() is None:  # the writer's CPU, read while it still exists
-            writer_cpu = cpu_seconds(writer_cpu_pid)
+            writer_cpu = cpu_seconds(writer.pid)
             time.sleep(0.5)
         sent = json.loads(writer.stdout.read())
         expected = len(sent["sent"]) * opened["connected"]

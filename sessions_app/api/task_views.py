@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tenancy.api.admission import request_user
+from tenancy.api.admission import request_user, validation_refused
 from tenancy.models import APIKeyScope, Organization
 from tenancy.selectors import api_key_authenticate, organizations_for_user
 
@@ -71,13 +71,6 @@ def with_endpoints(request, task: Task) -> dict:
     base = f"/agent-to-agent/{task.organization.slug}/{task.agent}/tasks/{task.task_id}"
     return {**agent_tasks.task_body(task), "streamEndpoint": f"{base}/stream",
             "streamTokenEndpoint": f"{base}/stream-token", "messagesEndpoint": f"{base}/messages"}
-
-
-def validation_refused(error: ValidationError) -> Refused:
-    fields = {name: [m for e in errors for m in e.messages]
-              for name, errors in error.error_dict.items()}
-    first, messages = next(iter(fields.items()))
-    return Refused(400, "validation_error", f"{first}: {messages[0]}", fields=fields)
 
 
 def body_of(request) -> dict:

@@ -49,6 +49,14 @@ def request_user(request, token: str | None, *, missing: str):
     raise Refused(401, "not_authenticated", missing)
 
 
+def validation_refused(error) -> Refused:
+    """A model ValidationError (``{field: [messages]}``) as a 400 naming its fields."""
+    fields = {name: [m for e in errors for m in e.messages]
+              for name, errors in error.error_dict.items()}
+    first, messages = next(iter(fields.items()))
+    return Refused(400, "validation_error", f"{first}: {messages[0]}", fields=fields)
+
+
 def require_scope(api_key: APIKey | None, scope: str) -> APIKey:
     if api_key is None:
         raise Refused(401, "invalid_api_key", "the API key is unknown, revoked or expired")
