@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from flags.api import ofrep, sdk_views
 from config.health import health
 from sessions_app import views as session_views
+from streaming.metrics import metrics
 
 admin.site.site_header = "Flagstream"
 admin.site.site_title = "Flagstream"
@@ -34,6 +35,7 @@ urlpatterns = [
          name="live-session"),
     path("live/tasks/<int:task_id>/", session_views.live_task, name="live-task"),
     path("api/health", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("", include("companies.urls")),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from streaming.db import run_db
 from streaming.frames import StreamEvent
-from streaming.hub import CLOSE, REVOKED, SHUTDOWN, Subscription, hub
+from streaming.hub import CLOSE, IDLE, REVOKED, SHUTDOWN, Subscription, hub
 from streaming.kinds import StreamRequest
 
 from .channels import environment_channel
@@ -48,7 +48,7 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         self.all = False
         self.subscription = Subscription(
             environment_channel(self.sdk_key.environment_id), accepts=self.accepts,
-            credential=sdk_key_credential_kind.credential(self.sdk_key.pk))
+            credential=sdk_key_credential_kind.credential(self.sdk_key.pk), kind="websocket")
         self.subscription.last_id = await hub.subscribe(self.subscription)
         self.pump_task = asyncio.ensure_future(self.pump())
         await self.send_json({"type": "connected", "environment": self.sdk_key.environment.key,
@@ -67,6 +67,7 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
         while True:
             item = await self.subscription.next()
             if item.__class__ is StreamEvent:
+                self.subscription.delivered += 1
                 await self.send(text_data=item.data)
             elif item is REVOKED:
                 await self.send_json({"type": "error", "error": "key_revoked",
@@ -75,6 +76,10 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
                 return
             elif item is SHUTDOWN:
                 await self.close(code=1001)  # going away: reconnect elsewhere
+                return
+            elif item is IDLE:  # nothing either way for STREAM_IDLE_TIMEOUT_SECONDS
+                hub.count("websocket", "idle_closed")
+                await self.close(code=1001)
                 return
             elif item is CLOSE:
                 return
@@ -86,6 +91,7 @@ class FlagSocketConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if not hasattr(self, "subscription"):
             return
+        self.subscription.touched += 1  # the client's own messages keep it from idling out
         try:
             message = json.loads(text_data or (bytes_data or b"").decode())
         except (ValueError, UnicodeDecodeError):

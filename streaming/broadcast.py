@@ -49,21 +49,34 @@ def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
     events are stored together (``EventStorage.append_many``: a handful of queries however
     many events and channels) and then fanned out one by one, as ``send_event`` does after
     its own append."""
-    by_channel: dict[str, list[tuple[str, str]]] = {}
-    for channel, event_type, data in events:
-        by_channel.setdefault(channel, []).append(
-            (event_type, json.dumps(data, cls=DjangoJSONEncoder)))
     try:
-        storage = get_storage()
-        stored = storage.append_many(by_channel)
+        stored = store_many(events)
     except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
         logger.exception("could not store %d events together; one by one", len(events))
         for channel, event_type, data in events:
             publish(channel, event_type, data)
         return
-    for channel, stored_events in stored.items():
-        for event, (event_type, data) in zip(stored_events, by_channel[channel]):
-            _fan_out(channel, event_type, data, event)
+    fan_out_many(stored)
+
+
+def store_many(events: list[tuple[str, str, dict[str, Any]]]) -> list:
+    """Store ``(channel, event type, data)`` events for replay, without fanning them out;
+    errors propagate. Inside a caller's transaction, the events commit or roll back with
+    its other writes; hand the result to :func:`fan_out_many` once it has committed."""
+    by_channel: dict[str, list[tuple[str, str]]] = {}
+    for channel, event_type, data in events:
+        by_channel.setdefault(channel, []).append(
+            (event_type, json.dumps(data, cls=DjangoJSONEncoder)))
+    stored = get_storage().append_many(by_channel)
+    return [(channel, event_type, data, event)
+            for channel, stored_events in stored.items()
+            for event, (event_type, data) in zip(stored_events, by_channel[channel])]
+
+
+def fan_out_many(stored: list) -> None:
+    """Fan out what :func:`store_many` stored (after its transaction committed)."""
+    for channel, event_type, data, event in stored:
+        _fan_out(channel, event_type, data, event)
     hub.poke()
 
 

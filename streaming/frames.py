@@ -17,6 +17,8 @@ STREAM_OPEN = b"event: stream-open\ndata:\n\n"
 # One comment line and no blank line: a blank line would close an empty block, which some
 # clients (httpx-sse) surface as an empty "message".
 HEARTBEAT_FRAME = b":\n"
+# The last bytes of a stream closed for idleness: EventSource reconnects with Last-Event-ID.
+IDLE_FRAME = b": idle for STREAM_IDLE_TIMEOUT_SECONDS; reconnect with Last-Event-ID\n\n"
 
 
 def sse_frame(event_type: str, data, event_id: str | None = None) -> bytes:

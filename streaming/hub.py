@@ -39,6 +39,10 @@ RESYNC = "resync"
 REVOKED = "revoked"
 CLOSE = "close"
 SHUTDOWN = "shutdown"
+IDLE = "idle"
+
+# What the hub counts per stream kind, reported with the open streams (streaming.presence).
+COUNTERS = ("opened", "delivered", "replays", "resets", "revoked", "idle_closed", "slow_closed")
 
 # Catching up several channels at once: channels per query, events per query.
 CATCH_UP_CHANNELS = 200
@@ -49,10 +53,12 @@ class Subscription:
     """One open stream's place in the hub: a bounded queue the hub fills without waiting."""
 
     __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
-                 "backlog", "heartbeat_seconds", "next_heartbeat", "__weakref__")
+                 "backlog", "heartbeat_seconds", "next_heartbeat", "kind", "delivered",
+                 "touched", "seen_activity", "idle_since", "__weakref__")
 
     def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
-                 latest_only: bool = False, heartbeat_seconds: float | None = None):
+                 latest_only: bool = False, heartbeat_seconds: float | None = None,
+                 kind: str = ""):
         self.channel = channel
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.STREAM_QUEUE_SIZE)
         self.accepts = accepts
@@ -62,6 +68,11 @@ class Subscription:
         self.backlog: deque | None = None  # events read from storage after an overflow
         self.heartbeat_seconds = heartbeat_seconds  # None: STREAM_HEARTBEAT_SECONDS
         self.next_heartbeat = 0.0  # loop time; set when the hub takes the subscription
+        self.kind = kind  # the stream kind's name, for the figures; "" for the hub's own
+        self.delivered = 0  # events its consumer wrote out (heartbeats are not counted)
+        self.touched = 0  # what the client itself did (a WebSocket message): activity too
+        self.seen_activity = 0  # delivered + touched when the idle check last looked
+        self.idle_since = 0.0  # loop time of the last activity the idle check saw
 
     def offer(self, item) -> bool:
         try:
@@ -107,6 +118,9 @@ class Hub:
         self.source = None
         self._tasks: list[asyncio.Task] = []
         self._loading: dict[str, asyncio.Future] = {}
+        self.counters: dict[str, dict[str, int]] = {}  # per kind; see COUNTERS
+        self.started = timezone.now()
+        self.report_key = ""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -119,7 +133,8 @@ class Hub:
             else TableTailer(self)
         self._tasks = [loop.create_task(self.source.run(), name="stream-hub-source"),
                        loop.create_task(self._heartbeats(), name="stream-hub-heartbeat"),
-                       loop.create_task(self._recheck_credentials(), name="stream-hub-auth")]
+                       loop.create_task(self._recheck_credentials(), name="stream-hub-auth"),
+                       loop.create_task(self._report(), name="stream-hub-report")]
 
     async def stop(self) -> None:
         """Stop this loop's source and periodic tasks, and wait for them to end.
@@ -138,6 +153,7 @@ class Hub:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=5)
         self.loop, self.source, self._tasks = None, None, []
+        await self.report_remove()
 
     def poke(self) -> None:
         """Something was just published in this process: look for it now (thread-safe)."""
@@ -156,8 +172,12 @@ class Hub:
         what the caller reads from storage or queued for it; callers drop ids they have sent.
         """
         self._ensure_started()
-        subscription.next_heartbeat = self.loop.time() + (
+        now = self.loop.time()
+        subscription.next_heartbeat = now + (
             subscription.heartbeat_seconds or settings.STREAM_HEARTBEAT_SECONDS)
+        subscription.idle_since = now
+        if subscription.kind:
+            self.count(subscription.kind, "opened")
         channel = subscription.channel
         self.subscriptions.setdefault(channel, set()).add(subscription)
         if channel not in self.last_ids:
@@ -182,6 +202,9 @@ class Hub:
             await self.subscribe(Subscription(channel, accepts=_never))
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription.kind and subscription.delivered:
+            self.count(subscription.kind, "delivered", subscription.delivered)
+            subscription.delivered = 0
         subscribers = self.subscriptions.get(subscription.channel)
         if subscribers is not None:
             subscribers.discard(subscription)
@@ -250,10 +273,65 @@ class Hub:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while self.connection_count() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
+        for task in self._tasks:
+            if task.get_name() == "stream-hub-report":
+                task.cancel()
+        await self.report_remove()
 
     def connection_count(self) -> int:
         return sum(len(s) for channel, s in self.subscriptions.items()
                    if not all(sub.accepts is _never for sub in s))
+
+    # --- figures --------------------------------------------------------------------------
+
+    def count(self, kind: str, name: str, n: int = 1) -> None:
+        counters = self.counters.get(kind)
+        if counters is None:
+            counters = self.counters[kind] = dict.fromkeys(COUNTERS, 0)
+        counters[name] += n
+
+    def figures(self) -> dict:
+        """This process's open streams per kind, per channel for kinds counted by channel
+        (``stats_by_channel``), and its counters: what it reports (streaming.presence)."""
+        kinds: dict[str, int] = {}
+        channels: dict[str, int] = {}
+        counters = {kind: dict(values) for kind, values in self.counters.items()}
+        by_channel = {name for name, kind in registry.kinds.items() if kind.stats_by_channel}
+        for channel, subscribers in self.subscriptions.items():
+            for subscription in subscribers:
+                kind = subscription.kind
+                if not kind:
+                    continue
+                kinds[kind] = kinds.get(kind, 0) + 1
+                if kind in by_channel:
+                    channels[channel] = channels.get(channel, 0) + 1
+                if subscription.delivered:
+                    mine = counters.setdefault(kind, dict.fromkeys(COUNTERS, 0))
+                    mine["delivered"] += subscription.delivered
+        return {"kinds": kinds, "channels": channels, "counters": counters}
+
+    async def _report(self) -> None:
+        """Write this process's figures every STREAM_PRESENCE_SECONDS (streaming.presence)."""
+        from .presence import SERVER, process_key, report_write
+
+        self.report_key = self.report_key or process_key(SERVER)
+        while True:
+            try:
+                await run_db(report_write, self.report_key, SERVER, self.figures(),
+                             started=self.started)
+            except Exception:  # noqa: BLE001 - the database may be briefly away; next time
+                logger.warning("could not write this process's stream figures", exc_info=True)
+            await asyncio.sleep(settings.STREAM_PRESENCE_SECONDS)
+
+    async def report_remove(self) -> None:
+        """This process is stopping: its figures no longer count."""
+        from .presence import report_remove
+
+        if self.report_key:
+            try:
+                await run_db(report_remove, self.report_key)
+            except Exception:  # noqa: BLE001
+                logger.warning("could not remove this process's stream figures", exc_info=True)
 
     def broadcast(self, marker) -> None:
         for subscribers in self.subscriptions.values():
@@ -262,15 +340,30 @@ class Hub:
 
     async def _heartbeats(self) -> None:
         """A heartbeat to each stream every STREAM_HEARTBEAT_SECONDS, or its kind's own
-        interval (a kind's ``heartbeat_seconds``), within a third of the shortest interval."""
+        interval (a kind's ``heartbeat_seconds``), within a third of the shortest interval;
+        IDLE to a stream with no activity for STREAM_IDLE_TIMEOUT_SECONDS (its heartbeats are
+        not activity: only events delivered and what the client itself sends)."""
         while True:
             shortest = min([settings.STREAM_HEARTBEAT_SECONDS] + [
                 seconds for seconds in (kind.heartbeat_seconds
-                                        for kind in registry.kinds.values()) if seconds])
+                                        for kind in registry.kinds.values()) if seconds] + (
+                [settings.STREAM_IDLE_TIMEOUT_SECONDS] if settings.STREAM_IDLE_TIMEOUT_SECONDS
+                else []))
             await asyncio.sleep(shortest / 3)
             now = self.loop.time()
+            idle = settings.STREAM_IDLE_TIMEOUT_SECONDS
             for subscribers in self.subscriptions.values():
                 for subscription in subscribers:
+                    if idle and subscription.kind:
+                        activity = subscription.delivered + subscription.touched
+                        if activity != subscription.seen_activity:
+                            subscription.seen_activity = activity
+                            subscription.idle_since = now
+                        elif now - subscription.idle_since >= idle:
+                            drain(subscription.queue)
+                            subscription.offer(IDLE)
+                            subscription.idle_since = now  # once: the stream ends on it
+                            continue
                     if subscription.next_heartbeat <= now:
                         subscription.next_heartbeat = now + (
                             subscription.heartbeat_seconds or settings.STREAM_HEARTBEAT_SECONDS)
@@ -297,6 +390,8 @@ class Hub:
                 for subscription in by_credential[credential]:
                     drain(subscription.queue)
                     subscription.offer(REVOKED)
+                    if subscription.kind:
+                        self.count(subscription.kind, "revoked")
 
 
 def revoked_credentials(credentials) -> set[Credential]:

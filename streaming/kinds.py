@@ -105,6 +105,7 @@ class StreamPlan:
     accepts: Callable | None = None  # event -> bool; None accepts every event
     context: object = None  # whatever the kind needs when it opens the stream
     finished: bool = False  # the opening says it all: end the stream after it (and replay)
+    resumed: str = ""  # how a Last-Event-ID was answered: "replay" or "reset" (the figures)
 
 
 class StreamKind:
@@ -115,6 +116,7 @@ class StreamKind:
     # segment each, and the request has them in ``request.params``.
     path: str = ""
     channel_prefix: str = ""  # its channels are "<prefix><id>"
+    stats_by_channel = False  # /stream/stats counts its streams per channel too
     latest_only: bool = False  # replay and catch-up send only the newest event
     # Seconds between heartbeat comments on this kind's streams (None: STREAM_HEARTBEAT_SECONDS).
     heartbeat_seconds: float | None = None

@@ -19,8 +19,9 @@ from urllib.parse import unquote
 from django_eventstream.utils import parse_last_event_id
 
 from .db import run_db
-from .frames import HEARTBEAT_FRAME, StreamEvent, reset_frame, revoked_frame
-from .hub import CLOSE, HEARTBEAT, REVOKED, SHUTDOWN, Subscription, drain, hub
+from .backpressure import SlowClient, Transport
+from .frames import HEARTBEAT_FRAME, IDLE_FRAME, StreamEvent, reset_frame, revoked_frame
+from .hub import CLOSE, HEARTBEAT, IDLE, REVOKED, SHUTDOWN, Subscription, drain, hub
 from .kinds import NotCached, StreamDenied, StreamKind, StreamPlan, StreamRequest, registry
 from .selectors import current_id, events_missed, replayable
 
@@ -68,7 +69,9 @@ def opening(kind: StreamKind, plan: StreamPlan, request: StreamRequest):
     after = parse_last_id(plan.channel, last_event_id)
     current = current_id(plan.channel)
     if not replayable(plan.channel, after, current):
+        plan.resumed = "reset"
         return fresh_start(kind, plan, [reset_frame(plan.channel, current)], current)
+    plan.resumed = "replay"
     if kind.opening_on_resume:
         opened = kind.opening(plan) or ([], current)
         plan.finished = False  # the replay decides whether the stream is over
@@ -119,8 +122,10 @@ async def serve(kind: StreamKind, scope, receive, send) -> None:
         return
     subscription = Subscription(plan.channel, accepts=plan.accepts, credential=plan.credential,
                                 latest_only=kind.latest_only,
-                                heartbeat_seconds=kind.heartbeat_seconds)
+                                heartbeat_seconds=kind.heartbeat_seconds, kind=kind.name)
     dispatched = await hub.subscribe(subscription)
+    if plan.resumed:
+        hub.count(kind.name, "replays" if plan.resumed == "replay" else "resets")
     try:
         if dispatched > last_id:
             # Events the hub handed out between our read and our subscribing: from storage.
@@ -164,14 +169,21 @@ async def serve_grip(kind: StreamKind, request: StreamRequest, send) -> None:
 
 
 async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> None:
-    """Write what the hub hands the subscription until the client leaves or it must end."""
+    """Write what the hub hands the subscription until the client leaves or it must end.
+
+    A client that does not read: once STREAM_CLIENT_BUFFER_BYTES wait in the server's buffer
+    for it, the pump stops taking events (the hub's bounded queue overflows and the stream
+    later catches up from storage) until the buffer drains, or closes the stream after
+    STREAM_SLOW_CLIENT_SECONDS. Its memory stays bounded and nobody else waits for it."""
     waiter = asyncio.ensure_future(wait_for_disconnect(receive, subscription))
     render = kind.render
+    transport = Transport.of(send)
     try:
         while True:
             item = await subscription.next()
             if item.__class__ is StreamEvent:
                 body = item.frame(render)
+                subscription.delivered += 1
                 if kind.ends_after(item):
                     await send({"type": "http.response.body", "body": body,
                                 "more_body": False})
@@ -182,6 +194,11 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                 await send({"type": "http.response.body", "more_body": False,
                             "body": revoked_frame(registry.revoked_text(subscription.credential))})
                 return
+            elif item is IDLE:
+                hub.count(kind.name, "idle_closed")
+                await send({"type": "http.response.body", "body": IDLE_FRAME,
+                            "more_body": False})
+                return
             elif item is SHUTDOWN:
                 # End the response properly: the client reconnects (to another server) with
                 # Last-Event-ID and misses nothing.
@@ -190,6 +207,13 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
             else:  # CLOSE: the client left
                 return
             await send({"type": "http.response.body", "body": body, "more_body": True})
+            if transport is not None and transport.backed_up():
+                try:
+                    await transport.drained()
+                except SlowClient:
+                    hub.count(kind.name, "slow_closed")
+                    transport.abort()
+                    return
     finally:
         waiter.cancel()
 

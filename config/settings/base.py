@@ -231,6 +231,30 @@ STREAM_AUTH_RECHECK_SECONDS = float(os.environ.get("STREAM_AUTH_RECHECK_SECONDS"
 STREAM_GAP_CHECK_SECONDS = float(os.environ.get("STREAM_GAP_CHECK_SECONDS", "5"))  # Redis mode
 STREAM_QUEUE_SIZE = env_int("STREAM_QUEUE_SIZE", 256)  # events buffered per open stream
 STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 2)  # DB connections all streams share
+# Each server process writes what it serves (streams per kind and channel, its counters) to the
+# database every STREAM_PRESENCE_SECONDS; /stream/stats, /stream/health and /metrics add up the
+# reports younger than three intervals, so they are right across several processes.
+STREAM_PRESENCE_SECONDS = float(os.environ.get("STREAM_PRESENCE_SECONDS", "5"))
+# A stream that delivered no event (heartbeats do not count) for this long is closed; the client
+# reconnects with Last-Event-ID. 0: never.
+STREAM_IDLE_TIMEOUT_SECONDS = float(os.environ.get("STREAM_IDLE_TIMEOUT_SECONDS", "900"))
+# A client that does not read: once this much is waiting in the server's socket buffer for it,
+# the stream stops taking events (they wait in storage) for up to STREAM_SLOW_CLIENT_SECONDS,
+# then it is closed.
+STREAM_CLIENT_BUFFER_BYTES = env_int("STREAM_CLIENT_BUFFER_BYTES", 256 * 1024)
+STREAM_SLOW_CLIENT_SECONDS = float(os.environ.get("STREAM_SLOW_CLIENT_SECONDS", "30"))
+# Operators' bearer token for /stream/stats and /metrics (staff sessions work without it).
+STREAM_OPS_TOKEN = os.environ.get("STREAM_OPS_TOKEN", "")
+# The NATS bridge (manage.py nats_bridge; docs/companies.md). Unset NATS_URL: no bridge.
+NATS_URL = os.environ.get("NATS_URL", "")
+NATS_STREAM = os.environ.get("NATS_STREAM", "FLAGSTREAM_UPDATES")
+NATS_DURABLE = os.environ.get("NATS_DURABLE", "flagstream-bridge")
+NATS_SUBJECTS = env_list("NATS_SUBJECTS", "metrics.>,journey.>,q2q.>,sroi.>")
+# subject pattern=event type, first match wins (NATS wildcards * and >).
+NATS_EVENT_TYPES = env_list(
+    "NATS_EVENT_TYPES", "metrics.calculated=metric_updated,metrics.updated=metric_updated,"
+    "journey.>=journey_flag_updated,q2q.>=vis_updated,sroi.>=sroi_updated")
+NATS_BATCH = env_int("NATS_BATCH", 500)
 SDK_RATE_LIMIT_PER_MINUTE = env_int("SDK_RATE_LIMIT_PER_MINUTE", 6000)  # per key; 0 = off
 # Agent sessions (per organization API key; 0 = off). The CLI never retries a 4xx, so an
 # ingest limit must fit the busiest minute of all conversations a key carries: docs/sessions.md.
