@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
-from streaming.broadcast import publish_many
+from streaming.broadcast import fan_out_many, publish_many, store_many
 from tenancy.models import Organization
 
 from .channels import company_channel
+from .models import BridgeCursor
 
 KNOWN_TYPES = ("metric_updated", "sroi_updated", "vis_updated", "journey_flag_updated")
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -46,11 +49,64 @@ def update_checked(update, where: str = "") -> tuple[str, str, dict]:
     return company, kind, data
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for n, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > n
+        if n >= len(tokens) or (token != "*" and token != tokens[n]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+def event_type_mapping() -> list[tuple[str, str]]:
+    """NATS_EVENT_TYPES as ``(subject pattern, event type)``, in order."""
+    pairs = []
+    for item in settings.NATS_EVENT_TYPES:
+        pattern, _, kind = item.partition("=")
+        if pattern.strip() and kind.strip():
+            pairs.append((pattern.strip(), kind.strip()))
+    return pairs
+
+
+def event_type_for(subject: str) -> str | None:
+    """The event type a NATS subject (or a published ``type`` written as one, such as
+    ``metrics.calculated``) maps to; None when no pattern matches."""
+    for pattern, kind in event_type_mapping():
+        if subject_matches(pattern, subject):
+            return kind
+    return None
+
+
+def _events(organization: Organization, updates) -> list:
+    channel = company_channel(organization.pk)
+    return [(channel, kind, {**data, "companyId": organization.slug}) for kind, data in updates]
+
+
 def company_updates_publish(organization: Organization, updates) -> int:
     """Store and fan out ``(type, data)`` updates of one organization; returns how many."""
-    channel = company_channel(organization.pk)
-    events = [(channel, kind, {**data, "companyId": organization.slug})
-              for kind, data in updates]
+    events = _events(organization, updates)
     if events:
         publish_many(events)
     return len(events)
+
+
+def bridged_updates_store(cursor_name: str, updates) -> int:
+    """Store what the NATS bridge brought in and fan it out: ``updates`` are
+    ``(stream sequence, organization, type, data)`` in sequence order. Those at or below the
+    bridge's stored cursor were stored before (a redelivery) and are skipped; the cursor moves
+    in the same transaction as the events. Errors propagate: the bridge then does not
+    acknowledge, and JetStream delivers again. Returns how many were stored."""
+    with transaction.atomic():
+        cursor, _ = BridgeCursor.objects.select_for_update().get_or_create(name=cursor_name)
+        fresh = [update for update in updates if update[0] > cursor.stream_sequence]
+        if not fresh:
+            return 0
+        events = [event for _, organization, kind, data in fresh
+                  for event in _events(organization, [(kind, data)])]
+        stored = store_many(events)
+        cursor.stream_sequence = fresh[-1][0]
+        cursor.save(update_fields=["stream_sequence", "updated"])
+    fan_out_many(stored)
+    return len(fresh)

@@ -79,6 +79,7 @@ class CompanyStream(StreamKind):
     name = "company"
     path = "/stream/updates"
     channel_prefix = COMPANY_PREFIX
+    stats_by_channel = True
     openapi_query = {"companyId": "the organization's slug",
                      "token": "a company stream token from POST /stream/token?companyId="}
 

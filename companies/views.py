@@ -15,7 +15,7 @@ from tenancy.api.admission import Refused, answer, bearer_key, bearer_token, rea
 from tenancy.models import APIKeyScope, Organization
 from tenancy.selectors import api_key_authenticate
 
-from .events import MAX_BATCH, company_updates_publish, update_checked
+from .events import MAX_BATCH, company_updates_publish, event_type_for, update_checked
 from .tokens import company_membership, company_token_issue
 
 MAX_BODY = 2 * 1024 * 1024
@@ -79,7 +79,7 @@ def publish(request):
             raise Refused(403, "permission_denied", f"{prefix}companyId: this key publishes for "
                                                     f"{organization.slug!r} only",
                           fields={f"{prefix}companyId": ["not this key's company"]})
-        updates.append((kind, data))
+        updates.append((event_type_for(kind) or kind, data))  # "metrics.calculated" too
     if not organization.streaming_enabled:
         raise Refused(403, "streaming_disabled",
                       f"live updates are turned off for {organization.slug!r}")

@@ -155,6 +155,27 @@ class LiveStack:
         if self.pushpin and not any(log.name == "pushpin.log" for _, log in self.processes):
             self.start_pushpin()
 
+    def start_nats(self) -> str:
+        """A nats-server of its own with JetStream (storage under var_dir), on a free
+        loopback port; NATS_URL of every process started after this points at it."""
+        self.nats_port = getattr(self, "nats_port", None) or free_port()
+        store = self.var_dir / "nats"
+        store.mkdir(exist_ok=True)
+        log = self.spawn("nats", shutil.which("nats-server"), "-js", "-a", "127.0.0.1",
+                         "-p", str(self.nats_port), "-sd", str(store))
+        self.env["NATS_URL"] = f"nats://127.0.0.1:{self.nats_port}"
+        self.wait_for_log(log, "Server is ready", timeout=20)
+        return self.env["NATS_URL"]
+
+    def stop_process(self, log: Path, sig: int = signal.SIGTERM) -> int:
+        """Signal the process spawned with ``log`` and wait for it; its exit code."""
+        process = self.process_of(log)
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=15)
+        self.processes = [(p, spawned) for p, spawned in self.processes if spawned != log]
+        return process.returncode
+
     def stop_server(self) -> None:
         """Stop the server process (SIGTERM), leaving the others running."""
         for process, log in self.processes:
@@ -247,6 +268,10 @@ message_hwm=400000
 
 def pushpin_available() -> bool:
     return shutil.which("pushpin") is not None
+
+
+def nats_available() -> bool:
+    return shutil.which("nats-server") is not None
 
 
 def stream_modes() -> list:
