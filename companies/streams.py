@@ -6,8 +6,9 @@ published JSON with ``companyId``, ``id:`` for replay (``Last-Event-ID`` or ``?l
 For members of that organization, by a company stream token (``?token=``, from
 ``POST /stream/token``), a login JWT (``Authorization: Bearer``) or a session cookie (the
 browser). Another company's id is 403, an unknown one 404, a company whose streaming is off 403
-``streaming_disabled``. A heartbeat comment every COMPANY_STREAM_HEARTBEAT_SECONDS (30). An open stream ends within STREAM_AUTH_RECHECK_SECONDS when the member
-is removed, the user deactivated or the company's streaming turned off.
+``streaming_disabled``. A heartbeat comment every COMPANY_STREAM_HEARTBEAT_SECONDS (30). An
+open stream ends within STREAM_AUTH_RECHECK_SECONDS when the member is removed, the user
+deactivated or the company's streaming turned off.
 """
 
 from __future__ import annotations
