@@ -167,6 +167,25 @@ class LiveStack:
         self.wait_for_log(log, "Server is ready", timeout=20)
         return self.env["NATS_URL"]
 
+    def start_redis(self) -> str:
+        """A redis-server of its own on a free loopback port (started again on the same port
+        after a stop); REDIS_URL of every process started after this points at it."""
+        self.redis_port = getattr(self, "redis_port", None) or free_port()
+        log = self.spawn("redis", shutil.which("redis-server"), "--bind", "127.0.0.1",
+                         "--port", str(self.redis_port), "--save", "", "--appendonly", "no")
+        self.env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.wait_for_log(log, "Ready to accept connections", timeout=20)
+        return self.env["REDIS_URL"]
+
+    def start_second_server(self) -> str:
+        """Another server process on its own port, sharing the database (and Redis, when
+        set); its base URL."""
+        port = free_port()
+        self.spawn("server-2", sys.executable, "manage.py", "serve", "--port", str(port))
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(url, "the second server")
+        return url
+
     def stop_process(self, log: Path, sig: int = signal.SIGTERM) -> int:
         """Signal the process spawned with ``log`` and wait for it; its exit code."""
         process = self.process_of(log)
@@ -272,6 +291,10 @@ def pushpin_available() -> bool:
 
 def nats_available() -> bool:
     return shutil.which("nats-server") is not None
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
 
 
 def stream_modes() -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class SSEReader:
         try:
             with connect_sse(self._client, "GET", self.url, headers=self.headers) as source:
                 self.status = source.response.status_code
+                self._response = source.response
                 if self.status != 200:
                     self.body = source.response.read()
                     return
@@ -76,12 +78,27 @@ class SSEReader:
             if received.event == event_type:
                 return received
 
-    def nothing_for(self, seconds: float) -> bool:
-        try:
-            self.events.get(timeout=seconds)
-            return False
-        except queue.Empty:
-            return True
+    def nothing_for(self, seconds: float, skip=("keep-alive", "stream-open")) -> bool:
+        """True when no event (other than ``skip``) arrives within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                if self.events.get(timeout=remaining).event not in skip:
+                    return False
+            except queue.Empty:
+                return True
+        return True
 
     def close(self):
+        """Hang up: the server sees the connection end at once (closing the client alone
+        would leave the socket open while the reading thread waits on it)."""
+        response = getattr(self, "_response", None)
+        if response is not None:
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         self._client.close()
