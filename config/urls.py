@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -6,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from flags.api import ofrep, sdk_views
 from config.health import health
 from sessions_app import views as session_views
+from companies import pages as company_pages
 from streaming.metrics import metrics
 
 admin.site.site_header = "Flagstream"
@@ -36,6 +38,9 @@ urlpatterns = [
     path("live/tasks/<int:task_id>/", session_views.live_task, name="live-task"),
     path("api/health", health, name="health"),
     path("metrics", metrics, name="metrics"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("live/company/", company_pages.live_company, name="live-company"),
     path("", include("companies.urls")),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("sessions_app.api.urls")),
