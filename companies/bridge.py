@@ -8,10 +8,12 @@ what was published while the bridge was down is delivered when it comes back. Pe
    subject gives the event type (NATS_EVENT_TYPES, first match), the object is the data;
 2. what cannot be delivered is counted and dropped: not JSON / not an object / too big
    (``invalid``), no pattern for its subject (``unmapped``), no such company
-   (``unknown_company``), the company's live updates off (``disabled``);
+   (``unknown_company``), the company's live updates off (``disabled``) — companies are looked up
+   at most every STREAM_AUTH_RECHECK_SECONDS;
 3. the rest is stored for replay together with the bridge's cursor, in one transaction
    (companies.events.bridged_updates_store), and fanned out;
-4. only then is every message of the batch acknowledged.
+4. only then is the batch acknowledged: the consumer acknowledges all (AckPolicy.ALL), so the
+   batch's last message acknowledges it whole, one ack instead of one per message.
 
 Storing that fails is retried (the batch is held, JetStream told it is in progress) until it
 works: nothing later is fetched meanwhile, so order holds and nothing is lost. A message
@@ -19,6 +21,10 @@ delivered again after a crash between storing and acknowledging is recognised by
 sequence and not stored twice. The connection is retried forever with backoff; SIGTERM or
 SIGINT ends the current batch, and the bridge stops cleanly. Every STREAM_PRESENCE_SECONDS
 it reports its state and lag (streaming.presence: /stream/stats, /stream/health, /metrics).
+
+Messages come through :class:`companies.nats_pull.Puller` (one pull request always out) and are
+stored as published (the JSON text of each message, checked): at ten thousand a second the
+per-message cost is what counts (docs/BENCHMARKS.md, company live updates).
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from streaming.db import run_db
 from streaming.presence import BRIDGE, process_key, report_remove, report_write
 from tenancy.models import Organization
 
-from .events import bridged_updates_store, event_type_for, update_checked
+from .events import bridged_updates_store, event_type_for, event_type_mapping, update_checked
+from .nats_pull import Puller
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +93,45 @@ class BridgeState:
                 "lastError": self.last_error, "reconnects": self.reconnects}
 
 
-def organizations_by_slug(slugs) -> dict[str, Organization]:
-    return {org.slug: org for org in Organization.objects.filter(slug__in=list(slugs))}
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; browsers do not
+
+
+_JSON = json.JSONDecoder(parse_constant=_not_json)
+
+
+def stream_sequence(message) -> int:
+    """A JetStream message's stream sequence, read from its reply subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…``, 9 tokens, or with domain and
+    account hash, 12 or more) without building nats-py's whole metadata."""
+    tokens = message.reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[7])
+    return message.metadata.sequence.stream
+
+
+class Organizations:
+    """Organizations by slug, each read at most every ``seconds`` (STREAM_AUTH_RECHECK_SECONDS):
+    a batch of one message does not pay a query for its company, and a company switched off or
+    removed is seen within those seconds, as open streams see it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.known: dict[str, tuple[float, Organization | None]] = {}
+
+    def by_slug(self, slugs) -> dict[str, Organization]:
+        now = time.monotonic()
+        stale = [slug for slug in slugs
+                 if slug not in self.known or now - self.known[slug][0] > self.seconds]
+        if stale:
+            found = {org.slug: org for org in Organization.objects.filter(slug__in=stale)}
+            if len(self.known) > 10_000:
+                self.known.clear()
+            for slug in stale:
+                self.known[slug] = (now, found.get(slug))
+        return {slug: self.known[slug][1] for slug in slugs if self.known[slug][1] is not None}
 
 
 class Bridge:
@@ -103,8 +147,11 @@ class Bridge:
         self.key = process_key(BRIDGE)
         self.started = timezone.now()
         self.out = out or (lambda line: logger.info("%s", line))
+        self.organizations = Organizations(settings.STREAM_AUTH_RECHECK_SECONDS)
         self.nc = None
-        self.subscription = None
+        self.js = None
+        self.ack_all = True
+        self.puller: Puller | None = None
 
     # --- running --------------------------------------------------------------------------
 
@@ -159,6 +206,8 @@ class Bridge:
         async def reconnected():
             state.connected = True
             state.reconnects += 1
+            if self.puller is not None:
+                await self.puller.ask()  # the outstanding request went with the connection
 
         async def error(exc):
             state.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -180,21 +229,27 @@ class Bridge:
                 name=state.stream, subjects=state.subjects,
                 max_age=settings.STREAM_EVENT_RETENTION_HOURS * 3600.0))
         try:
-            await js.consumer_info(state.stream, state.durable)
+            consumer = await js.consumer_info(state.stream, state.durable)
         except NotFoundError:
-            await js.add_consumer(state.stream, ConsumerConfig(
-                durable_name=state.durable, ack_policy=AckPolicy.EXPLICIT,
+            consumer = await js.add_consumer(state.stream, ConsumerConfig(
+                durable_name=state.durable, ack_policy=AckPolicy.ALL,
                 deliver_policy=DeliverPolicy.ALL, ack_wait=30,
                 max_ack_pending=max(self.batch * 4, 1000)))
-        self.subscription = await js.pull_subscribe_bind(state.durable, state.stream)
+        # A consumer made elsewhere with explicit acks gets one ack per message.
+        self.ack_all = consumer.config.ack_policy == AckPolicy.ALL
+        self.js = js
+        self.puller = Puller(self.nc, state.stream, state.durable, self.batch)
+        await self.puller.start()
         state.connected = True
         state.last_error = ""
         self.out(f"NATS bridge: reading {state.stream} ({', '.join(state.subjects)}) as "
                  f"{state.durable} from {url_shown(state.url)}")
 
     async def _close(self) -> None:
-        nc, self.nc, self.subscription = self.nc, None, None
+        nc, self.nc, puller, self.puller = self.nc, None, self.puller, None
         if nc is not None:
+            if puller is not None and not nc.is_closed:
+                await puller.give_back()
             try:
                 await asyncio.wait_for(nc.close(), 5)
             except Exception:  # noqa: BLE001 - closing a broken connection
@@ -204,15 +259,11 @@ class Bridge:
     # --- consuming ------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        from nats.errors import TimeoutError as NatsTimeout
-
         while not self.stopping.is_set():
-            try:
-                messages = await self.subscription.fetch(self.batch, timeout=1)
-            except (NatsTimeout, asyncio.TimeoutError):
-                continue
-            self.state.received += len(messages)
-            await self._deliver(messages)
+            messages = await self.puller.take(self.batch, timeout=1)
+            if messages:
+                self.state.received += len(messages)
+                await self._deliver(messages)
 
     async def _deliver(self, messages) -> None:
         """Store the batch (retrying until it is stored), then acknowledge every message."""
@@ -234,8 +285,8 @@ class Bridge:
                     return  # stopping: unacknowledged, JetStream delivers them again
                 except asyncio.TimeoutError:
                     continue
-        for message in messages:
-            await message.ack()
+        for message in messages[-1:] if self.ack_all else messages:
+            await message.ack()  # AckPolicy.ALL: the batch's last acknowledges it whole
         state = self.state
         state.acknowledged += len(messages)
         state.stored += stored
@@ -251,18 +302,21 @@ class Bridge:
         the DB pool)."""
         parsed, slugs, newest = [], set(), None
         dropped = dict.fromkeys(DROP_REASONS, 0)
+        mapping, kinds = event_type_mapping(), {}
+        last = messages[-1] if messages else None
+        if last is not None and last.metadata.timestamp:  # the newest: the batch's lag
+            newest = last.metadata.timestamp.timestamp()
         for message in messages:
-            metadata = message.metadata
-            stamp = metadata.timestamp.timestamp() if metadata.timestamp else None
-            if stamp is not None:
-                newest = stamp if newest is None else max(newest, stamp)
-            reason, update = self._read(message)
+            subject = message.subject
+            if subject not in kinds:
+                kinds[subject] = event_type_for(subject, mapping)
+            reason, update = self._read(message, kinds[subject])
             if reason:
                 dropped[reason] += 1
             else:
-                parsed.append((metadata.sequence.stream, *update))
+                parsed.append((stream_sequence(message), *update))
                 slugs.add(update[0])
-        organizations = organizations_by_slug(slugs)
+        organizations = self.organizations.by_slug(slugs)
         updates = []
         for sequence, company, kind, data in parsed:
             organization = organizations.get(company)
@@ -276,13 +330,15 @@ class Bridge:
         return stored, len(updates) - stored, dropped, newest
 
     @staticmethod
-    def _read(message):
-        """``(None, (companyId, type, data))`` of a message, or ``(reason dropped, None)``."""
-        kind = event_type_for(message.subject)
+    def _read(message, kind: str | None):
+        """``(None, (companyId, type, JSON text))`` of a message whose subject maps to
+        ``kind``, or ``(reason dropped, None)``. The text is the message as published: a
+        JSON object, checked here, whose ``companyId`` is the company."""
         if kind is None:
             return "unmapped", None
         try:
-            data = json.loads(message.data)
+            text = message.data.decode()
+            data = _JSON.decode(text)
         except (ValueError, UnicodeDecodeError):
             return "invalid", None
         if not isinstance(data, dict):
@@ -290,10 +346,11 @@ class Bridge:
         if not isinstance(data.get("companyId"), str) or not data["companyId"]:
             return "unknown_company", None
         try:
-            return None, update_checked({"companyId": data["companyId"], "type": kind,
-                                         "data": data})
+            company, kind, _ = update_checked({"companyId": data["companyId"], "type": kind,
+                                               "data": data}, size=len(message.data))
         except ValidationError:
             return "invalid", None
+        return None, (company, kind, text)
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -303,10 +360,10 @@ class Bridge:
             await asyncio.sleep(settings.STREAM_PRESENCE_SECONDS)
 
     async def _report(self) -> None:
-        subscription = self.subscription
-        if subscription is not None and self.state.connected:
+        js = self.js
+        if js is not None and self.state.connected:
             try:
-                info = await subscription.consumer_info()
+                info = await js.consumer_info(self.state.stream, self.state.durable)
                 self.state.lag = (info.num_pending or 0) + (info.num_ack_pending or 0)
             except Exception:  # noqa: BLE001 - NATS away: the lag is unknown for now
                 self.state.lag = None

@@ -32,9 +32,10 @@ def _fail(field: str, message: str):
     raise ValidationError({field: [message]})
 
 
-def update_checked(update, where: str = "") -> tuple[str, str, dict]:
+def update_checked(update, where: str = "", size: int | None = None) -> tuple[str, str, dict]:
     """``(companyId, type, data)`` of one update, or ValidationError naming the field
-    (``where`` prefixes it in a batch: ``events[3].type``)."""
+    (``where`` prefixes it in a batch: ``events[3].type``). ``size``: the length of ``data``'s
+    JSON when the caller has it (the bridge: the message's own bytes)."""
     if not isinstance(update, dict):
         _fail(where or "body", "must be a JSON object")
     company, kind, data = update.get("companyId"), update.get("type"), update.get("data")
@@ -44,7 +45,7 @@ def update_checked(update, where: str = "") -> tuple[str, str, dict]:
         _fail(f"{where}type", "must be 1 to 64 letters, digits or _ . -")
     if not isinstance(data, dict):
         _fail(f"{where}data", "must be a JSON object")
-    if len(json.dumps(data)) > MAX_DATA_BYTES:
+    if (len(json.dumps(data)) if size is None else size) > MAX_DATA_BYTES:
         _fail(f"{where}data", f"must be at most {MAX_DATA_BYTES // 1024} KB of JSON")
     return company, kind, data
 
@@ -70,18 +71,23 @@ def event_type_mapping() -> list[tuple[str, str]]:
     return pairs
 
 
-def event_type_for(subject: str) -> str | None:
+def event_type_for(subject: str, mapping=None) -> str | None:
     """The event type a NATS subject (or a published ``type`` written as one, such as
-    ``metrics.calculated``) maps to; None when no pattern matches."""
-    for pattern, kind in event_type_mapping():
+    ``metrics.calculated``) maps to; None when no pattern matches. ``mapping``: the
+    :func:`event_type_mapping` to use (read from settings when not given)."""
+    for pattern, kind in mapping if mapping is not None else event_type_mapping():
         if subject_matches(pattern, subject):
             return kind
     return None
 
 
 def _events(organization: Organization, updates) -> list:
+    """``(channel, type, data)`` to store; ``data`` a dict gets the company's slug as
+    ``companyId``, JSON text (the bridge's messages) is stored as it is: it carries
+    ``companyId`` already, since that is how the bridge found the company."""
     channel = company_channel(organization.pk)
-    return [(channel, kind, {**data, "companyId": organization.slug}) for kind, data in updates]
+    return [(channel, kind, data if isinstance(data, str)
+             else {**data, "companyId": organization.slug}) for kind, data in updates]
 
 
 def company_updates_publish(organization: Organization, updates) -> int:

@@ -21,7 +21,7 @@ from django_eventstream.utils import publish_event
 from django_eventstream.views import get_listener_manager
 
 from .frames import revoked_frame
-from .hub import hub
+from .hub import BATCH_CHANNEL, hub
 from .kinds import Credential, registry
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,10 @@ def store_many(events: list[tuple[str, str, dict[str, Any]]]) -> list:
     errors propagate. Inside a caller's transaction, the events commit or roll back with
     its other writes; hand the result to :func:`fan_out_many` once it has committed."""
     by_channel: dict[str, list[tuple[str, str]]] = {}
-    for channel, event_type, data in events:
+    for channel, event_type, data in events:  # data: a dict, or JSON text of one
         by_channel.setdefault(channel, []).append(
-            (event_type, json.dumps(data, cls=DjangoJSONEncoder)))
+            (event_type, data if isinstance(data, str)
+             else json.dumps(data, cls=DjangoJSONEncoder)))
     stored = get_storage().append_many(by_channel)
     return [(channel, event_type, data, event)
             for channel, stored_events in stored.items()
@@ -74,10 +75,36 @@ def store_many(events: list[tuple[str, str, dict[str, Any]]]) -> list:
 
 
 def fan_out_many(stored: list) -> None:
-    """Fan out what :func:`store_many` stored (after its transaction committed)."""
-    for channel, event_type, data, event in stored:
-        _fan_out(channel, event_type, data, event)
+    """Fan out what :func:`store_many` stored (after its transaction committed). With Redis,
+    several go as one message on BATCH_CHANNEL (a list of what ``events_channel`` carries one
+    by one): one publish however many there are."""
+    if eventstream.redis_client and len(stored) > 1:
+        try:
+            eventstream.redis_client.publish(BATCH_CHANNEL, json.dumps({"events": [
+                _redis_item(channel, event_type, data, event)
+                for channel, event_type, data, event in stored]}))
+        except Exception:  # noqa: BLE001 - stored: streams catch up from storage
+            logger.exception("could not fan out %d events", len(stored))
+        if settings.GRIP_URL:
+            for channel, event_type, data, event in stored:
+                _grip(channel, event_type, data, event)
+    else:
+        for channel, event_type, data, event in stored:
+            _fan_out(channel, event_type, data, event)
     hub.poke()
+
+
+def _redis_item(channel: str, event_type: str, data: str, event) -> dict:
+    """django-eventstream's Redis message for one event."""
+    return {"channel": channel, "event_type": event_type, "data": data, "pub_id": str(event.id)}
+
+
+def _grip(channel: str, event_type: str, data: str, event) -> None:
+    try:  # the library encodes the GRIP item even with no proxy
+        publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
+                      blocking=True)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not publish %s on %s to Pushpin", event_type, channel)
 
 
 def _fan_out(channel: str, event_type: str, data: str, event) -> None:
@@ -85,16 +112,14 @@ def _fan_out(channel: str, event_type: str, data: str, event) -> None:
     or this one's listeners, and Pushpin (GRIP)."""
     try:
         if eventstream.redis_client:
-            eventstream.redis_client.publish("events_channel", json.dumps({
-                "channel": channel, "event_type": event_type, "data": data,
-                "pub_id": str(event.id)}))
+            eventstream.redis_client.publish("events_channel", json.dumps(
+                _redis_item(channel, event_type, data, event)))
         else:
             get_listener_manager().add_to_queues(channel, event)
-        if settings.GRIP_URL:  # the library encodes the GRIP item even with no proxy
-            publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
-                          blocking=True)
     except Exception:  # noqa: BLE001 - stored: streams catch up from storage
         logger.exception("could not fan out %s on %s", event_type, channel)
+    if settings.GRIP_URL:
+        _grip(channel, event_type, data, event)
 
 
 def publish_many_on_commit(events: list[tuple[str, str, dict[str, Any]]]) -> None:

@@ -54,7 +54,7 @@ class Subscription:
 
     __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
                  "backlog", "heartbeat_seconds", "next_heartbeat", "kind", "delivered",
-                 "touched", "seen_activity", "idle_since", "__weakref__")
+                 "touched", "seen_activity", "idle_since", "held", "__weakref__")
 
     def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
                  latest_only: bool = False, heartbeat_seconds: float | None = None,
@@ -73,6 +73,7 @@ class Subscription:
         self.touched = 0  # what the client itself did (a WebSocket message): activity too
         self.seen_activity = 0  # delivered + touched when the idle check last looked
         self.idle_since = 0.0  # loop time of the last activity the idle check saw
+        self.held = None  # an item ready_event() took from the queue that is not an event
 
     def offer(self, item) -> bool:
         try:
@@ -92,7 +93,10 @@ class Subscription:
         while True:
             if self.backlog:
                 return self.backlog.popleft()
-            item = await self.queue.get()
+            if self.held is not None:
+                item, self.held = self.held, None
+            else:
+                item = await self.queue.get()
             if item.__class__ is StreamEvent:
                 if item.id > self.last_id:
                     self.last_id = item.id
@@ -103,6 +107,25 @@ class Subscription:
                 self.last_id = max(self.last_id, current)
             else:
                 return item
+
+    def ready_event(self) -> StreamEvent | None:
+        """The next event if one is waiting already (without waiting), else None. Anything
+        else found first stays first for :meth:`next`. A consumer writes what is ready in one
+        go: one write for many events when it has fallen behind."""
+        if self.backlog:
+            return self.backlog.popleft()
+        while self.held is None:
+            try:
+                item = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return None
+            if item.__class__ is StreamEvent:
+                if item.id > self.last_id:
+                    self.last_id = item.id
+                    return item
+            else:
+                self.held = item
+        return None
 
     def _missed(self):
         current = current_id(self.channel)
@@ -460,8 +483,14 @@ class TableTailer:
             since = started - overlap
 
 
+# Redis channel of several events in one message: ``{"events": [<events_channel message>…]}``
+# (streaming.broadcast.fan_out_many); django-eventstream's own ``events_channel`` carries one.
+BATCH_CHANNEL = "flagstream_events_batch"
+
+
 class RedisSource:
-    """Redis-mode source: django-eventstream's pub/sub messages, with gap repair."""
+    """Redis-mode source: django-eventstream's pub/sub messages (and our batches of them),
+    with gap repair."""
 
     # How long one read waits for a message before it looks whether it should stop.
     READ_SECONDS = 1.0
@@ -482,14 +511,16 @@ class RedisSource:
                 client = Redis(**settings.EVENTSTREAM_REDIS)
                 try:
                     pubsub = client.pubsub()
-                    await pubsub.subscribe("events_channel")
+                    await pubsub.subscribe("events_channel", BATCH_CHANNEL)
                     # Anything published while we were not listening is in storage.
                     for channel in list(self.hub.subscriptions):
                         await self.hub.catch_up(channel)
                     while not self.stopping:
                         message = await pubsub.get_message(timeout=self.READ_SECONDS)
                         if message is not None and message.get("type") == "message":
-                            await self._handle(json.loads(message["data"]))
+                            body = json.loads(message["data"])
+                            for item in body["events"] if "events" in body else [body]:
+                                await self._handle(item)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - reconnect after a Redis error

@@ -168,6 +168,10 @@ async def serve_grip(kind: StreamKind, request: StreamRequest, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# At most this much is written at once when several events are waiting for one stream.
+COALESCE_BYTES = 64 * 1024
+
+
 async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> None:
     """Write what the hub hands the subscription until the client leaves or it must end.
 
@@ -184,7 +188,16 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
             if item.__class__ is StreamEvent:
                 body = item.frame(render)
                 subscription.delivered += 1
-                if kind.ends_after(item):
+                last = kind.ends_after(item)
+                # Fallen behind: what else is waiting goes in the same write.
+                while not last and len(body) < COALESCE_BYTES:
+                    more = subscription.ready_event()
+                    if more is None:
+                        break
+                    body += more.frame(render)
+                    subscription.delivered += 1
+                    last = kind.ends_after(more)
+                if last:
                     await send({"type": "http.response.body", "body": body,
                                 "more_body": False})
                     return

@@ -170,3 +170,17 @@ def test_health__public__503_naming_the_missing_bridge(client, settings, organiz
     assert reasons == ["bridge: not connected to NATS (connection refused)"]
     report_write("bridge:x", BRIDGE, {"connected": True, "lag": 0})
     assert client.get("/stream/health").status_code == 200
+
+
+@pytest.mark.parametrize("reply", [
+    "$JS.ACK.FLAGSTREAM_UPDATES.flagstream-bridge.1.4021.3977.1795450000123456789.12",
+    "$JS.ACK._.ACCOUNTHASH.FLAGSTREAM_UPDATES.flagstream-bridge.2.77.70."
+    "1795450000123456789.0.a1b2c3",
+])
+def test_stream_sequence__read_from_the_reply_as_nats_py_reads_it(reply):
+    from nats.aio.msg import Msg
+
+    from companies.bridge import stream_sequence
+
+    message = Msg(None, subject="metrics.calculated", reply=reply, data=b"{}")
+    assert stream_sequence(message) == message.metadata.sequence.stream
