@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,7 +69,11 @@ bench-ingest: setup
 bench-tasks: setup
 	@$(PY) bench/tasks/run.py
 
-bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks
+## bench-company: 1,000 company streams fed from NATS at 1,000/500/250 events/s, then the bridge's top speed (needs nats-server, redis-server)
+bench-company: setup
+	@$(PY) bench/company/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -260,7 +260,8 @@ class Bridge:
 
     async def _consume(self) -> None:
         while not self.stopping.is_set():
-            messages = await self.puller.take(self.batch, timeout=1)
+            messages = await self.puller.take(self.batch, timeout=1,
+                                              linger=settings.NATS_LINGER_SECONDS)
             if messages:
                 self.state.received += len(messages)
                 await self._deliver(messages)

@@ -64,9 +64,11 @@ class Puller:
                 await asyncio.sleep(0.5)  # a refusal: do not ask again in a tight loop
             await self.ask()
 
-    async def take(self, limit: int, timeout: float = 1.0) -> list:
+    async def take(self, limit: int, timeout: float = 1.0, linger: float = 0.0) -> list:
         """Up to ``limit`` messages, in order: those waiting, or the first to come within
-        ``timeout`` seconds (then an empty list)."""
+        ``timeout`` seconds (then an empty list). With fewer than ``limit`` waiting, wait
+        ``linger`` seconds for more first: a batch of several costs every later step (store,
+        fan-out, each client's write) about what a batch of one does."""
         if not self.ready:
             self.arrived.clear()
             try:
@@ -75,6 +77,8 @@ class Puller:
                 if time.monotonic() - self.asked_at > self.EXPIRES + 2:
                     await self.ask()  # its end never came (a reconnect lost it): ask again
                 return []
+        if linger > 0 and len(self.ready) < limit:
+            await asyncio.sleep(linger)
         ready = self.ready
         return [ready.popleft() for _ in range(min(limit, len(ready)))]
 

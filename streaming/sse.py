@@ -219,7 +219,8 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                 return
             else:  # CLOSE: the client left
                 return
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            if transport is None or not transport.write_now(body):
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             if transport is not None and transport.backed_up():
                 try:
                     await transport.drained()

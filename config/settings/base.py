@@ -247,6 +247,9 @@ STREAM_IDLE_TIMEOUT_SECONDS = float(os.environ.get("STREAM_IDLE_TIMEOUT_SECONDS"
 # then it is closed.
 STREAM_CLIENT_BUFFER_BYTES = env_int("STREAM_CLIENT_BUFFER_BYTES", 256 * 1024)
 STREAM_SLOW_CLIENT_SECONDS = float(os.environ.get("STREAM_SLOW_CLIENT_SECONDS", "30"))
+# A stream's event goes straight to its socket when nothing waits in the server's buffer for
+# it (streaming/backpressure.py); off: every write goes through daphne and Twisted.
+STREAM_DIRECT_WRITES = env_bool("STREAM_DIRECT_WRITES", True)
 # Operators' bearer token for /stream/stats and /metrics (staff sessions work without it).
 STREAM_OPS_TOKEN = os.environ.get("STREAM_OPS_TOKEN", "")
 # The NATS bridge (manage.py nats_bridge; docs/companies.md). Unset NATS_URL: no bridge.
@@ -259,6 +262,9 @@ NATS_EVENT_TYPES = env_list(
     "NATS_EVENT_TYPES", "metrics.calculated=metric_updated,metrics.updated=metric_updated,"
     "journey.>=journey_flag_updated,q2q.>=vis_updated,sroi.>=sroi_updated")
 NATS_BATCH = env_int("NATS_BATCH", 500)
+# How long the bridge waits for more when fewer than NATS_BATCH messages are there: a little
+# latency that makes every later step cheaper per event (docs/BENCHMARKS.md).
+NATS_LINGER_SECONDS = float(os.environ.get("NATS_LINGER_SECONDS", "0.01"))
 SDK_RATE_LIMIT_PER_MINUTE = env_int("SDK_RATE_LIMIT_PER_MINUTE", 6000)  # per key; 0 = off
 # Agent sessions (per organization API key; 0 = off). The CLI never retries a 4xx, so an
 # ingest limit must fit the busiest minute of all conversations a key carries: docs/sessions.md.
