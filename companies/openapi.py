@@ -37,10 +37,41 @@ COMPANY_PATHS = {
                                  "401": "No, a wrong or a revoked key",
                                  "403": "The key lacks the scope, another company's id, or "
                                         "streaming is off", "413": "Body too large"})}}},
+    "/stream/stats": {"get": {
+        "operationId": "company_stream_stats", "tags": ["operators"],
+        "security": [{"staffSession": []}, {"opsToken": []}],
+        "summary": "Company streams across every server process, the replay store, the bridge",
+        "description": "connections{totalConnections, activeCompanies, connectionsByCompany}, "
+                       "replayCache{companies, totalEvents, eventsByCompany, retentionHours}, "
+                       "bridge{configured, running, connected, lag, dropped, ...}, "
+                       "servers{processes, streamsByKind}, timestamp. For a staff session or "
+                       "Authorization: Bearer <STREAM_OPS_TOKEN>.",
+        "responses": {"200": {"description": "the figures", "content": OBJECT},
+                      **_errors({"401": "No staff session and no (or a wrong) ops token",
+                                 "403": "Logged in, not staff"})}}},
+    "/stream/health": {"get": {
+        "operationId": "company_stream_health", "tags": ["operators"], "security": [],
+        "summary": "For load balancers: storage, Redis and the NATS bridge",
+        "responses": {"200": {"description": "{status: ok, streaming{enabled, "
+                                             "activeConnections, activeCompanies}, timestamp}",
+                              "content": OBJECT},
+                      "503": {"description": "{status: unavailable, reasons: [...]}",
+                              "content": OBJECT}}}},
+    "/metrics": {"get": {
+        "operationId": "stream_metrics", "tags": ["operators"],
+        "security": [{"staffSession": []}, {"opsToken": []}],
+        "summary": "Prometheus text: streams, events published and delivered, replays, "
+                   "resets, idle and slow closes, bridge lag",
+        "responses": {"200": {"description": "text/plain; version=0.0.4",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      **_errors({"401": "No staff session and no (or a wrong) ops token",
+                                 "403": "Logged in, not staff"})}}},
 }
 
 
 def add_company_paths(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOKS entry."""
     result["paths"].update(COMPANY_PATHS)
+    result.setdefault("components", {}).setdefault("securitySchemes", {})["opsToken"] = {
+        "type": "http", "scheme": "bearer", "description": "STREAM_OPS_TOKEN"}
     return result

@@ -134,6 +134,12 @@ class LiveStack:
         client.headers["Authorization"] = f"Bearer {token}"
         return client
 
+    def bearer(self, username: str, password: str) -> dict:
+        """``Authorization`` header with a login JWT of ``username`` (/api/auth/token)."""
+        token = httpx.post(f"{self.base_url}/api/auth/token",
+                           json={"username": username, "password": password}).json()["access"]
+        return {"Authorization": f"Bearer {token}"}
+
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         """Run `manage.py <args>` as a separate process; return its output."""
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,

@@ -194,6 +194,8 @@ def test_openapi__company_endpoints_documented(client):
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     assert "post" in paths["/stream/token"] and "post" in paths["/stream/publish"]
     assert "text/event-stream" in paths["/stream/updates"]["get"]["responses"]["200"]["content"]
+    for path in ("/stream/stats", "/stream/health", "/metrics"):
+        assert "200" in paths[path]["get"]["responses"], path
 
 
 def test_heartbeat__company_streams_their_own_interval(companies, settings):

@@ -27,13 +27,8 @@ def stack(tmp_path_factory):
     with LiveStack(tmp_path_factory.mktemp("companyvar")).running() as live:
         live.manage("shell", "-c", SETUP)
 
-        def login(username, password):
-            return {"Authorization": "Bearer " + httpx.post(
-                f"{live.base_url}/api/auth/token",
-                json={"username": username, "password": password}).json()["access"]}
-
-        live.acme_user = login("admin", live.credentials["password"])
-        live.globex_user = login("globex-viewer", "pw-globex-1")
+        live.acme_user = live.bearer("admin", live.credentials["password"])
+        live.globex_user = live.bearer("globex-viewer", "pw-globex-1")
         live.acme_key = live.manage("create_api_key", "acme", "--scope", "publish") \
             .strip().splitlines()[-1]
         live.globex_key = live.manage("create_api_key", "globex", "--scope", "publish") \

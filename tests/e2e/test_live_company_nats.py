@@ -54,13 +54,8 @@ def stack(tmp_path_factory):
         live.start_with_demo()
         live.manage("shell", "-c", SETUP)
 
-        def login(username, password):
-            return {"Authorization": "Bearer " + httpx.post(
-                f"{live.base_url}/api/auth/token",
-                json={"username": username, "password": password}).json()["access"]}
-
-        live.acme_user = login("admin", live.credentials["password"])
-        live.globex_user = login("globex-viewer", "pw-globex-1")
+        live.acme_user = live.bearer("admin", live.credentials["password"])
+        live.globex_user = live.bearer("globex-viewer", "pw-globex-1")
         live.bridge_log = live.spawn("bridge", sys.executable, "manage.py", "nats_bridge")
         live.wait_for_log(live.bridge_log, "reading FLAGSTREAM_UPDATES")
         yield live

@@ -29,13 +29,8 @@ def stack(tmp_path_factory):
     with LiveStack(tmp_path_factory.mktemp("slowvar"), extra_env=env).running() as live:
         live.manage("shell", "-c", SETUP)
 
-        def login(username, password):
-            return {"Authorization": "Bearer " + httpx.post(
-                f"{live.base_url}/api/auth/token",
-                json={"username": username, "password": password}).json()["access"]}
-
-        live.member = login("admin", live.credentials["password"])
-        live.globex_member = login("globex-viewer", "pw-globex-1")
+        live.member = live.bearer("admin", live.credentials["password"])
+        live.globex_member = live.bearer("globex-viewer", "pw-globex-1")
         live.key = live.manage("create_api_key", "acme", "--scope", "publish") \
             .strip().splitlines()[-1]
         yield live
