@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.api import views as analytics_views
 from flags.api import ofrep, sdk_views
 from config.health import health
 from sessions_app import views as session_views
@@ -48,6 +49,8 @@ urlpatterns = [
     path("api/v1/", include("flags.api.urls")),
     path("api/sdk/flags", sdk_views.sdk_flags, name="sdk-flags"),
     path("api/sdk/evaluate", sdk_views.sdk_evaluate, name="sdk-evaluate"),
+    path("api/sdk/events", analytics_views.sdk_events, name="sdk-events"),
+    path("api/sdk/track", analytics_views.sdk_track, name="sdk-track"),
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep.evaluate_flag, name="ofrep-flag"),
     path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
     # Only Pushpin's follow-ups (link=next, recover) get here; streaming.routing serves streams.

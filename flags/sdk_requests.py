@@ -27,13 +27,16 @@ class SDKInputError(Exception):
         self.message = message
 
 
-def sdk_key_admit(header, query, *, scope: str = "sdk", require_server: bool = False) -> SDKKey:
-    """The request's active environment key, counted against its rate limit.
+def sdk_key_admit(header, query, *, scope: str = "sdk", require_server: bool = False,
+                  per_minute: int | None = None) -> SDKKey:
+    """The request's active environment key, counted against its rate limit for ``scope``
+    (``per_minute``, SDK_RATE_LIMIT_PER_MINUTE by default; 0 = none).
 
     Raises ``SDKAuthError`` (401/403) or ``RateLimited`` (429).
     """
     sdk_key = authenticate_sdk_request(raw_key_from(header, query), require_server=require_server)
-    retry = rate_limit_hit(scope, sdk_key.pk, settings.SDK_RATE_LIMIT_PER_MINUTE)
+    limit = settings.SDK_RATE_LIMIT_PER_MINUTE if per_minute is None else per_minute
+    retry = rate_limit_hit(scope, sdk_key.pk, limit)
     if retry is not None:
         raise RateLimited(retry)
     return sdk_key

@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     # views) and every registered stream kind (served from ASGI).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "flags.api.openapi.add_sdk_paths",
+                             "analytics.api.openapi.add_analytics_paths",
                              "sessions_app.api.openapi.add_session_paths",
                              "companies.openapi.add_company_paths",
                              "streaming.openapi.add_stream_paths"],
@@ -261,6 +262,12 @@ NATS_SUBJECTS = env_list("NATS_SUBJECTS", "metrics.>,journey.>,q2q.>,sroi.>")
 NATS_EVENT_TYPES = env_list(
     "NATS_EVENT_TYPES", "metrics.calculated=metric_updated,metrics.updated=metric_updated,"
     "journey.>=journey_flag_updated,q2q.>=vis_updated,sroi.>=sroi_updated")
+# Analytics (docs/analytics.md): SDK events kept raw this long, then only their rollups.
+ANALYTICS_RAW_RETENTION_DAYS = env_int("ANALYTICS_RAW_RETENTION_DAYS", 7)
+ANALYTICS_MAX_ITEMS = env_int("ANALYTICS_MAX_ITEMS", 10_000)  # per request (413 beyond)
+ANALYTICS_MAX_BODY_BYTES = env_int("ANALYTICS_MAX_BODY_BYTES", 5 * 1024 * 1024)
+# Per environment key: a client key is shared by every browser of a site (0 = no limit).
+ANALYTICS_RATE_LIMIT_PER_MINUTE = env_int("ANALYTICS_RATE_LIMIT_PER_MINUTE", 60_000)
 NATS_BATCH = env_int("NATS_BATCH", 500)
 # How long the bridge waits for more when fewer than NATS_BATCH messages are there: a little
 # latency that makes every later step cheaper per event (docs/BENCHMARKS.md).

@@ -1,0 +1,73 @@
+"""SDK events as they arrive (append-only; trimmed after ANALYTICS_RAW_RETENTION_DAYS), and the
+accepted payloads that make a retried batch count once."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from flags.models import Environment
+
+
+class IngestPayload(models.Model):
+    """One accepted batch: its id is unique per environment, stored in the transaction that
+    stores its events, so a batch sent again is recognised and not stored twice."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    payload_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    evaluations = models.PositiveIntegerField(default=0)
+    summary_counts = models.PositiveBigIntegerField(default=0)
+    custom_events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "payload_id"],
+                                               name="analytics_payload_once")]
+
+    def __str__(self):
+        return f"{self.environment} {self.payload_id}"
+
+
+class EvaluationEvent(models.Model):
+    """A flag evaluation an SDK reported (``count`` 1), or a summary counter of many
+    (``count`` n, ``timestamp`` its start, ``context_id`` empty). The flag key is kept as sent,
+    known to the environment or not."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    flag_key = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200)
+    reason = models.CharField(max_length=40)
+    context_id = models.CharField(max_length=200, blank=True)
+    count = models.PositiveBigIntegerField(default=1)
+    value = models.JSONField(null=True, blank=True)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "flag_key", "timestamp"],
+                                name="analytics_eval_env_flag_ts")]
+
+    def __str__(self):
+        return f"{self.flag_key}={self.variant}"
+
+
+class CustomEvent(models.Model):
+    """A custom event an SDK tracked (OpenFeature's Tracking API: a name, the context, a value
+    and details)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    name = models.CharField(max_length=200)
+    context_id = models.CharField(max_length=200, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "name", "timestamp"],
+                                name="analytics_custom_env_name_ts")]
+
+    def __str__(self):
+        return self.name
