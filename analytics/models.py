@@ -71,3 +71,92 @@ class CustomEvent(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class EvaluationRollup(models.Model):
+    """Evaluations per environment, flag, variant, reason and hour (summary counts included)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    flag_key = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200)
+    reason = models.CharField(max_length=40)
+    hour = models.DateTimeField()
+    evaluations = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["environment", "flag_key", "variant", "reason", "hour"],
+            name="analytics_eval_rollup_once")]
+        indexes = [models.Index(fields=["environment", "hour"], name="analytics_eval_rollup_hour")]
+
+
+class CustomRollup(models.Model):
+    """Custom events per environment, name and hour: how many, and the sum of their values."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    name = models.CharField(max_length=200)
+    hour = models.DateTimeField()
+    count = models.PositiveBigIntegerField(default=0)
+    value_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "name", "hour"],
+                                               name="analytics_custom_rollup_once")]
+
+
+class Span(models.TextChoices):
+    HOUR = "h", "hour"
+    DAY = "d", "day"
+
+
+class Kind(models.TextChoices):
+    EVALUATION = "e", "flag evaluation"  # subject: the flag key; variant: the variant
+    CUSTOM = "c", "custom event"  # subject: the event's name; variant: ""
+
+
+class ContextCount(models.Model):
+    """Distinct contexts per environment, subject (flag and variant, or event name) and period
+    (an hour or a day): exact, kept up to date from SeenContext."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    kind = models.CharField(max_length=1, choices=Kind.choices)
+    subject = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200, blank=True)
+    span = models.CharField(max_length=1, choices=Span.choices)
+    period = models.DateTimeField()
+    contexts = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["environment", "kind", "subject", "variant", "span", "period"],
+            name="analytics_context_count_once")]
+
+
+class SeenContext(models.Model):
+    """Each context seen once per subject and period: what makes distinct counts exact when
+    rollups add up new rows only. Trimmed with the raw events."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
+                                    db_index=False)
+    kind = models.CharField(max_length=1, choices=Kind.choices)
+    subject = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200, blank=True)
+    span = models.CharField(max_length=1, choices=Span.choices)
+    period = models.DateTimeField()
+    context_id = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["environment", "kind", "subject", "variant", "span", "period", "context_id"],
+            name="analytics_seen_context_once")]
+
+
+class RollupCursor(models.Model):
+    """How far the rollups have read each raw table (the last id counted)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated = models.DateTimeField(auto_now=True)

@@ -1,17 +1,32 @@
-"""Writes of the analytics app: a batch of SDK events stored whole, once per payload id."""
+"""Writes of the analytics app: a batch of SDK events stored whole, once per payload id; the
+rollups (analytics.rollups) and what they announce; trimming."""
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from flags.models import Environment
+from streaming.broadcast import publish_many
 from streaming.rows import rows_insert
+from tenancy.channels import organization_updates_channel
 
+from . import rollups
 from .ingest import Batch
-from .models import CustomEvent, EvaluationEvent, IngestPayload
+from .models import (
+    ContextCount,
+    CustomEvent,
+    CustomRollup,
+    EvaluationEvent,
+    EvaluationRollup,
+    IngestPayload,
+    SeenContext,
+)
 
 EVALUATION_COLUMNS = ["environment_id", "flag_key", "variant", "reason", "context_id", "count",
                       "value", "timestamp", "received_at"]
@@ -53,3 +68,46 @@ def events_ingest(environment: Environment, payload_id: str | None, batch: Batch
         body["warning"] = ("no payloadId: send one (X-Payload-Id or payloadId) so that a "
                            "retried batch is not counted twice")
     return body
+
+
+def analytics_rollup() -> rollups.RollupResult:
+    """Roll up what arrived since the last run; then tell each organization whose events were
+    counted (``metric_updated`` on its live-update channel: dashboards refresh)."""
+    result = rollups.rollups_run()
+    if result.organizations:
+        _announce(result)
+    return result
+
+
+def _announce(result: rollups.RollupResult) -> None:
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    totals = dict(EvaluationRollup.objects.filter(
+        hour=hour, environment__project__organization_id__in=list(result.organizations))
+        .values("environment__project__organization_id").annotate(n=Sum("evaluations"))
+        .values_list("environment__project__organization_id", "n"))
+    events = []
+    for organization_id, environments in sorted(result.organizations.items()):
+        events.append((organization_updates_channel(organization_id), "metric_updated", {
+            "metricName": "flag_evaluations", "value": totals.get(organization_id, 0),
+            "hour": hour.isoformat().replace("+00:00", "Z"),
+            "environments": sorted(environments), "source": "analytics"}))
+    publish_many(events)
+
+
+def analytics_trim() -> dict:
+    """Delete raw events (and what dedupes them) past ANALYTICS_RAW_RETENTION_DAYS and rollups
+    past ANALYTICS_ROLLUP_RETENTION_DAYS; how many of each."""
+    now = timezone.now()
+    raw_before = now - datetime.timedelta(days=settings.ANALYTICS_RAW_RETENTION_DAYS)
+    rollup_before = now - datetime.timedelta(days=settings.ANALYTICS_ROLLUP_RETENTION_DAYS)
+    # A late event is refused past the raw retention, so no period before it changes again.
+    seen_before = raw_before - datetime.timedelta(days=1)
+    return {
+        "evaluations": EvaluationEvent.objects.filter(received_at__lt=raw_before).delete()[0],
+        "events": CustomEvent.objects.filter(received_at__lt=raw_before).delete()[0],
+        "payloads": IngestPayload.objects.filter(received_at__lt=raw_before).delete()[0],
+        "seen": SeenContext.objects.filter(period__lt=seen_before).delete()[0],
+        "rollups": EvaluationRollup.objects.filter(hour__lt=rollup_before).delete()[0]
+        + CustomRollup.objects.filter(hour__lt=rollup_before).delete()[0]
+        + ContextCount.objects.filter(period__lt=rollup_before).delete()[0],
+    }

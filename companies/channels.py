@@ -1,8 +1,8 @@
-"""The company channel: every live update of one organization."""
+"""The company channel: every live update of one organization (named by tenancy.channels)."""
 
-COMPANY_PREFIX = "company-"
+from tenancy.channels import UPDATES_PREFIX as COMPANY_PREFIX
+from tenancy.channels import organization_updates_channel as company_channel
+
 MEMBER_CREDENTIAL = "companymember"
 
-
-def company_channel(organization_id: int) -> str:
-    return f"{COMPANY_PREFIX}{organization_id}"
+__all__ = ["COMPANY_PREFIX", "MEMBER_CREDENTIAL", "company_channel"]

@@ -39,6 +39,16 @@ app.conf.beat_schedule = {
         "task": "sessions_app.tasks.prune_task_messages",
         "schedule": float(os.environ.get("TASK_PRUNE_SECONDS", 15 * 60)),
     },
+    # SDK analytics: what arrived is rolled up every ANALYTICS_ROLLUP_SECONDS (event to chart
+    # within about a minute); raw events and rollups past their retention go hourly.
+    "rollup-analytics": {
+        "task": "analytics.tasks.rollup_analytics",
+        "schedule": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", 60)),
+    },
+    "trim-analytics": {
+        "task": "analytics.tasks.trim_analytics",
+        "schedule": crontab(minute=17),
+    },
     "trim-stream-events": {
         "task": "streaming.tasks.trim_stream_events",
         "schedule": crontab(minute=7),

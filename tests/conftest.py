@@ -113,3 +113,22 @@ def stream_pool_closed_at_the_end(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         close_pool()
+
+
+@pytest.fixture
+def keys(development, production, color_flag, bool_flag):
+    """Environment keys of the demo flags: server, client, revoked, and production's server."""
+    state = color_flag.states.get(environment=development)
+    services.flag_state_update(state=state, enabled=True, actor=TEST_ACTOR, rules=[
+        {"constraints": [{"attribute": "country", "operator": "in", "values": ["US", "CA"]}],
+         "variant": "green"}], default_rule={"variant": "red"})
+    server, server_raw = services.sdk_key_create(environment=development, kind="server",
+                                                 actor=TEST_ACTOR)
+    _, client_raw = services.sdk_key_create(environment=development, kind="client",
+                                            actor=TEST_ACTOR)
+    revoked, revoked_raw = services.sdk_key_create(environment=development, kind="server",
+                                                   actor=TEST_ACTOR)
+    services.sdk_key_revoke(sdk_key=revoked, actor=TEST_ACTOR)
+    _, prod_raw = services.sdk_key_create(environment=production, kind="server", actor=TEST_ACTOR)
+    return {"server": server_raw, "client": client_raw, "revoked": revoked_raw,
+            "production": prod_raw}

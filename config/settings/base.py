@@ -264,6 +264,11 @@ NATS_EVENT_TYPES = env_list(
     "journey.>=journey_flag_updated,q2q.>=vis_updated,sroi.>=sroi_updated")
 # Analytics (docs/analytics.md): SDK events kept raw this long, then only their rollups.
 ANALYTICS_RAW_RETENTION_DAYS = env_int("ANALYTICS_RAW_RETENTION_DAYS", 7)
+ANALYTICS_ROLLUP_RETENTION_DAYS = env_int("ANALYTICS_ROLLUP_RETENTION_DAYS", 90)
+# Beat rolls up every ANALYTICS_ROLLUP_SECONDS what arrived up to ANALYTICS_ROLLUP_SETTLE_SECONDS
+# ago (a batch still committing is not skipped): event to chart within about a minute.
+ANALYTICS_ROLLUP_SECONDS = float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "60"))
+ANALYTICS_ROLLUP_SETTLE_SECONDS = float(os.environ.get("ANALYTICS_ROLLUP_SETTLE_SECONDS", "5"))
 ANALYTICS_MAX_ITEMS = env_int("ANALYTICS_MAX_ITEMS", 10_000)  # per request (413 beyond)
 ANALYTICS_MAX_BODY_BYTES = env_int("ANALYTICS_MAX_BODY_BYTES", 5 * 1024 * 1024)
 # Per environment key: a client key is shared by every browser of a site (0 = no limit).

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import CustomEvent, EvaluationEvent, IngestPayload
-from tests.flags.test_sdk_api import keys  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,7 @@
-"""SDK analytics in, against a real server on a real port (issue 13, item 1): a batch sent
-twice with httpx (a retry after a lost answer) is stored once; a bad one is refused whole."""
+"""SDK analytics against a real server on a real port, with a real Celery worker and beat
+(issue 13): a batch sent twice with httpx (a retry after a lost answer) is stored once, a bad
+one refused whole; beat's rollup counts it and the organization's company stream hears
+``metric_updated``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import httpx
 import pytest
 
 from tests.live import LiveStack
+from tests.sse_client import SSEReader
 
 pytestmark = pytest.mark.live
 
@@ -23,7 +26,10 @@ print(json.dumps([EvaluationEvent.objects.aggregate(n=Sum("count"))["n"] or 0,
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with LiveStack(tmp_path_factory.mktemp("analyticsvar")).running() as live:
+    env = {"ANALYTICS_ROLLUP_SECONDS": "1", "ANALYTICS_ROLLUP_SETTLE_SECONDS": "0"}
+    with LiveStack(tmp_path_factory.mktemp("analyticsvar"), extra_env=env).running() as live:
+        live.worker_log = live.start_worker()
+        live.wait_for_log(live.worker_log, "ready", timeout=60)
         yield live
 
 
@@ -57,3 +63,30 @@ def test_batch_retried__counted_once__bad_batch_refused_whole(stack):
         track = sdk.post("/api/sdk/track", json={"name": "signup", "contextId": "u7"})
         assert track.status_code == 202
     assert stored(stack) == [300, 2]
+
+
+def test_rollup_by_beat__company_stream_hears_metric_updated(stack):
+    key = stack.credentials["keys"]["production"]["server"]
+    member = stack.bearer("admin", stack.credentials["password"])
+    dashboard = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", member)
+    try:
+        assert dashboard.wait_open() == 200
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        answer = httpx.post(f"{stack.base_url}/api/sdk/events", headers={
+            "Authorization": f"Bearer {key}", "X-Payload-Id": "beat-1"}, json={
+            "evaluations": [{"flagKey": "button-color", "variant": "blue", "contextId": "u1",
+                             "timestamp": now}] * 3})
+        assert answer.status_code == 202
+        update = dashboard.next_of("metric_updated", timeout=30)
+        assert update.json["metricName"] == "flag_evaluations"
+        assert update.json["value"] >= 3 and update.json["source"] == "analytics"
+    finally:
+        dashboard.close()
+    counted = json.loads(stack.manage("shell", "-c", (
+        "import json\nfrom analytics.models import EvaluationRollup, ContextCount\n"
+        "mine = {'environment__key': 'production', 'variant': 'blue'}\n"
+        "print(json.dumps([sum(EvaluationRollup.objects.filter(flag_key='button-color', "
+        "**mine).values_list('evaluations', flat=True)), "
+        "list(ContextCount.objects.filter(subject='button-color', span='h', **mine)"
+        ".values_list('contexts', flat=True))]))")).strip().splitlines()[-1])
+    assert counted == [3, [1]]

@@ -8,24 +8,6 @@ from tests.conftest import TEST_ACTOR
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def keys(development, production, color_flag, bool_flag):
-    state = color_flag.states.get(environment=development)
-    services.flag_state_update(state=state, enabled=True, actor=TEST_ACTOR, rules=[
-        {"constraints": [{"attribute": "country", "operator": "in", "values": ["US", "CA"]}],
-         "variant": "green"}], default_rule={"variant": "red"})
-    server, server_raw = services.sdk_key_create(environment=development, kind="server",
-                                                 actor=TEST_ACTOR)
-    _, client_raw = services.sdk_key_create(environment=development, kind="client",
-                                            actor=TEST_ACTOR)
-    revoked, revoked_raw = services.sdk_key_create(environment=development, kind="server",
-                                                   actor=TEST_ACTOR)
-    services.sdk_key_revoke(sdk_key=revoked, actor=TEST_ACTOR)
-    _, prod_raw = services.sdk_key_create(environment=production, kind="server", actor=TEST_ACTOR)
-    return {"server": server_raw, "client": client_raw, "revoked": revoked_raw,
-            "production": prod_raw}
-
-
 SDK_ENDPOINTS = [
     ("get", "/api/sdk/flags", None),
     ("post", "/api/sdk/evaluate", {"flagKey": "button-color", "context": {"country": "US"}}),

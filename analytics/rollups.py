@@ -1,0 +1,203 @@
+"""Rollups of the raw SDK events, in SQL: per environment, flag, variant, reason and hour the
+evaluations; per environment, name and hour the custom events' count and value sum; per hour
+and per day the distinct contexts of each flag variant and event name.
+
+**Incremental**: each run reads only the raw rows after its cursor (RollupCursor, the last id
+counted) and adds them to the rollups (``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``).
+Distinct contexts stay exact because each (subject, period, context) is recorded once in
+SeenContext and a touched period's count is recounted from it. **Idempotent**: the cursor moves
+in the transaction that adds the rows, so a run repeated, or two at once, count nothing twice.
+Rows are read up to the newest one received ANALYTICS_ROLLUP_SETTLE_SECONDS ago: an id is
+taken when a row is inserted, so a batch still committing could otherwise land behind the
+cursor and be missed.
+
+``rollups_rebuild(since)`` (``manage.py rollup_analytics --since``) recounts every hour from
+``since`` from the raw rows still kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import (
+    ContextCount,
+    CustomEvent,
+    CustomRollup,
+    EvaluationEvent,
+    EvaluationRollup,
+    RollupCursor,
+    SeenContext,
+)
+
+EVALUATIONS, CUSTOM = "evaluations", "custom"
+TS = '"timestamp"'  # a column named like a type: quoted in every SQL here
+
+
+def period(column: str, span: str) -> str:
+    """SQL for the start of the hour (``h``) or day (``d``) of a UTC timestamp column."""
+    if connection.vendor == "postgresql":
+        return f"date_trunc('{'hour' if span == 'h' else 'day'}', {column})"
+    # SQLite keeps UTC datetimes as text: cut it to the hour or the day, same format.
+    return f"strftime('{'%%Y-%%m-%%d %%H:00:00' if span == 'h' else '%%Y-%%m-%%d 00:00:00'}', " \
+           f"{column})"
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass
+class RollupResult:
+    evaluation_rows: int = 0  # raw rows counted this run
+    custom_rows: int = 0
+    organizations: dict = field(default_factory=dict)  # organization id → environments touched
+
+    @property
+    def rows(self) -> int:
+        return self.evaluation_rows + self.custom_rows
+
+
+def _range(cursor_name: str, model, settle_before) -> tuple[int, int]:
+    """(last id counted, newest id to count now) for ``model``, its cursor row locked."""
+    RollupCursor.objects.get_or_create(name=cursor_name)
+    # Writing first takes the lock at once (SQLite: the write lock; PostgreSQL: the row's), so
+    # a second run waits here and then reads the cursor the first one moved.
+    RollupCursor.objects.filter(name=cursor_name).update(updated=timezone.now())
+    low = RollupCursor.objects.get(name=cursor_name).last_id
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {_table(model)} WHERE id > %s AND received_at < %s",
+                       [low, settle_before])
+        high = cursor.fetchone()[0]
+    return low, high or low
+
+
+def _evaluations(low: int, high: int, hour_from=None, day_from=None) -> None:
+    """Add raw evaluations (low, high] (only those from ``hour_from`` to the hourly figures
+    and from ``day_from`` to the daily ones, when given: a rebuild)."""
+    raw, q = _table(EvaluationEvent), connection.ops.quote_name
+    hour = period(TS, "h")
+    since, extra = _since(hour_from)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(EvaluationRollup)} (environment_id, flag_key, variant, reason, "
+            f"hour, evaluations) SELECT environment_id, flag_key, variant, reason, {hour}, "
+            f"SUM({q('count')}) FROM {raw} WHERE id > %s AND id <= %s{since} "
+            f"GROUP BY environment_id, flag_key, variant, reason, {hour} "
+            f"ON CONFLICT (environment_id, flag_key, variant, reason, hour) DO UPDATE SET "
+            f"evaluations = {_table(EvaluationRollup)}.evaluations + excluded.evaluations",
+            [low, high, *extra])
+    _contexts(raw, "e", "flag_key", "variant", "h", low, high, hour_from)
+    _contexts(raw, "e", "flag_key", "variant", "d", low, high, day_from)
+
+
+def _custom(low: int, high: int, hour_from=None, day_from=None) -> None:
+    raw, q = _table(CustomEvent), connection.ops.quote_name
+    hour, rollup = period(TS, "h"), _table(CustomRollup)
+    since, extra = _since(hour_from)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {rollup} (environment_id, name, hour, {q('count')}, value_sum) "
+            f"SELECT environment_id, name, {hour}, COUNT(*), COALESCE(SUM(value), 0) "
+            f"FROM {raw} WHERE id > %s AND id <= %s{since} "
+            f"GROUP BY environment_id, name, {hour} "
+            f"ON CONFLICT (environment_id, name, hour) DO UPDATE SET "
+            f"{q('count')} = {rollup}.{q('count')} + excluded.{q('count')}, "
+            f"value_sum = {rollup}.value_sum + excluded.value_sum",
+            [low, high, *extra])
+    _contexts(raw, "c", "name", "''", "h", low, high, hour_from)
+    _contexts(raw, "c", "name", "''", "d", low, high, day_from)
+
+
+def _since(moment) -> tuple[str, list]:
+    return ("", []) if moment is None else (f" AND {TS} >= %s", [moment])
+
+
+def _contexts(raw: str, kind: str, subject: str, variant: str, span: str, low: int,
+              high: int, moment=None) -> None:
+    """Record the contexts of raw rows (low, high] (from ``moment``) per subject and period,
+    then recount the periods they touched."""
+    when = period(TS, span)
+    since, extra = _since(moment)
+    seen, counts = _table(SeenContext), _table(ContextCount)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {seen} (environment_id, kind, subject, variant, span, period, "
+            f"context_id) SELECT DISTINCT environment_id, %s, {subject}, {variant}, %s, {when}, "
+            f"context_id FROM {raw} WHERE id > %s AND id <= %s AND context_id <> ''{since} "
+            f"ON CONFLICT DO NOTHING", [kind, span, low, high, *extra])
+        cursor.execute(
+            f"INSERT INTO {counts} (environment_id, kind, subject, variant, span, period, "
+            f"contexts) SELECT environment_id, kind, subject, variant, span, period, COUNT(*) "
+            f"FROM {seen} WHERE kind = %s AND span = %s AND "
+            f"(environment_id, subject, variant, period) IN (SELECT DISTINCT environment_id, "
+            f"{subject}, {variant}, {when} FROM {raw} WHERE id > %s AND id <= %s "
+            f"AND context_id <> ''{since}) "
+            f"GROUP BY environment_id, kind, subject, variant, span, period "
+            f"ON CONFLICT (environment_id, kind, subject, variant, span, period) DO UPDATE SET "
+            f"contexts = excluded.contexts", [kind, span, low, high, *extra])
+
+
+def _touched(model, low: int, high: int) -> dict:
+    """organization id → [environment ids] of raw rows (low, high]."""
+    out: dict[int, set] = {}
+    rows = (model.objects.filter(id__gt=low, id__lte=high)
+            .values_list("environment__project__organization_id", "environment_id").distinct())
+    for organization, environment in rows:
+        out.setdefault(organization, set()).add(environment)
+    return out
+
+
+def rollups_run() -> RollupResult:
+    """Add the raw rows received since the last run to the rollups (one transaction)."""
+    settle_before = timezone.now() - datetime.timedelta(
+        seconds=settings.ANALYTICS_ROLLUP_SETTLE_SECONDS)
+    result = RollupResult()
+    with transaction.atomic():
+        for name, model, add in ((EVALUATIONS, EvaluationEvent, _evaluations),
+                                 (CUSTOM, CustomEvent, _custom)):
+            low, high = _range(name, model, settle_before)
+            if high <= low:
+                continue
+            add(low, high)
+            for organization, environments in _touched(model, low, high).items():
+                result.organizations.setdefault(organization, set()).update(environments)
+            RollupCursor.objects.filter(name=name).update(last_id=high)
+            counted = model.objects.filter(id__gt=low, id__lte=high).count()
+            if model is EvaluationEvent:
+                result.evaluation_rows = counted
+            else:
+                result.custom_rows = counted
+    return result
+
+
+def rollups_rebuild(since: datetime.datetime) -> RollupResult:
+    """Recount from the raw rows still kept: the hourly figures from ``since``'s hour, the
+    daily distinct contexts from its day; later runs carry on from there."""
+    hour = since.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    result = RollupResult()
+    with transaction.atomic():
+        for name in (EVALUATIONS, CUSTOM):  # locked, as a run would
+            RollupCursor.objects.get_or_create(name=name)
+            RollupCursor.objects.filter(name=name).update(updated=timezone.now())
+        EvaluationRollup.objects.filter(hour__gte=hour).delete()
+        CustomRollup.objects.filter(hour__gte=hour).delete()
+        for span, start in (("h", hour), ("d", day)):
+            SeenContext.objects.filter(span=span, period__gte=start).delete()
+            ContextCount.objects.filter(span=span, period__gte=start).delete()
+        for name, model, add in ((EVALUATIONS, EvaluationEvent, _evaluations),
+                                 (CUSTOM, CustomEvent, _custom)):
+            high = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            add(0, high, hour, day)
+            RollupCursor.objects.filter(name=name).update(last_id=high)
+            counted = model.objects.filter(timestamp__gte=day).count()
+            if model is EvaluationEvent:
+                result.evaluation_rows = counted
+            else:
+                result.custom_rows = counted
+    return result

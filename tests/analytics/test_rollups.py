@@ -1,0 +1,166 @@
+"""Rollups (issue 13, items 2 and 6): exact evaluations and distinct contexts per hour and
+day, custom events' count and sum; incremental, idempotent, a rebuild equal to the runs; the
+organization's dashboards told; old rows trimmed."""
+
+import datetime
+import json
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_eventstream.models import Event
+
+from analytics import rollups, services
+from analytics.ingest import batch_read
+from analytics.models import (
+    ContextCount,
+    CustomEvent,
+    CustomRollup,
+    EvaluationEvent,
+    EvaluationRollup,
+    IngestPayload,
+    SeenContext,
+)
+from tenancy.channels import organization_updates_channel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def settle(settings):
+    settings.ANALYTICS_ROLLUP_SETTLE_SECONDS = -1  # count what was just received
+
+
+def hours_ago(n: float) -> datetime.datetime:
+    base = timezone.now().replace(minute=10, second=0, microsecond=0)
+    return base - datetime.timedelta(hours=n)
+
+
+def iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def send(environment, payload_id, evaluations=(), events=(), summary=None):
+    body = {"evaluations": [
+        {"flagKey": f, "variant": v, "reason": r, "contextId": c, "timestamp": iso(t)}
+        for f, v, r, c, t in evaluations],
+        "events": [{"name": n, "contextId": c, "value": value, "timestamp": iso(t)}
+                   for n, c, value, t in events]}
+    if summary:
+        body["summary"] = summary
+    return services.events_ingest(environment, payload_id, batch_read(body))
+
+
+def evaluations_by_hour():
+    return sorted((r.flag_key, r.variant, r.reason, r.hour, r.evaluations)
+                  for r in EvaluationRollup.objects.all())
+
+
+def contexts(span):
+    return sorted((c.kind, c.subject, c.variant, c.period, c.contexts)
+                  for c in ContextCount.objects.filter(span=span))
+
+
+def hour_of(moment):
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def test_rollup__exact_counts_and_distinct_contexts__incremental_and_idempotent(development):
+    one, two = hours_ago(2), hours_ago(1)
+    send(development, "a", evaluations=[
+        ("checkout", "on", "TARGETING_MATCH", "u1", one),
+        ("checkout", "on", "TARGETING_MATCH", "u1", one),  # the same user twice: 2 evals, 1 ctx
+        ("checkout", "on", "SPLIT", "u2", one),
+        ("checkout", "off", "SPLIT", "u3", one),
+        ("checkout", "on", "SPLIT", "u1", two)],
+        summary={"startDate": iso(one), "endDate": iso(one),
+                 "flags": {"checkout": {"on": 100}}})
+    result = services.analytics_rollup()
+    assert result.evaluation_rows == 6 and result.organizations
+    h1, h2 = hour_of(one), hour_of(two)
+    assert evaluations_by_hour() == [
+        ("checkout", "off", "SPLIT", h1, 1),
+        ("checkout", "on", "SPLIT", h1, 1),
+        ("checkout", "on", "SPLIT", h2, 1),
+        ("checkout", "on", "SUMMARY", h1, 100),
+        ("checkout", "on", "TARGETING_MATCH", h1, 2)]
+    assert contexts("h") == [("e", "checkout", "off", h1, 1), ("e", "checkout", "on", h1, 2),
+                             ("e", "checkout", "on", h2, 1)]
+    before = (evaluations_by_hour(), contexts("h"), contexts("d"))
+    assert services.analytics_rollup().rows == 0  # again: nothing new, nothing changes
+    assert (evaluations_by_hour(), contexts("h"), contexts("d")) == before
+    # More arrives: u1 again (not a new context) and u4 (new) in the first hour.
+    send(development, "b", evaluations=[("checkout", "on", "SPLIT", "u1", one),
+                                        ("checkout", "on", "SPLIT", "u4", one)])
+    assert services.analytics_rollup().evaluation_rows == 2
+    assert ("checkout", "on", "SPLIT", h1, 3) in evaluations_by_hour()
+    assert ("e", "checkout", "on", h1, 3) in contexts("h")  # u1, u2, u4
+    day_on = [c for c in contexts("d") if c[2] == "on"]
+    assert sum(c[4] for c in day_on) == (3 if h1.date() == h2.date() else 4)
+
+
+def test_rollup__custom_events_count_sum_contexts(development):
+    at = hours_ago(1)
+    send(development, "c", events=[("checkout_completed", "u1", 10.0, at),
+                                   ("checkout_completed", "u1", 5.5, at),
+                                   ("checkout_completed", "u2", None, at)])
+    services.analytics_rollup()
+    row = CustomRollup.objects.get()
+    assert (row.name, row.hour, row.count, row.value_sum) == (
+        "checkout_completed", hour_of(at), 3, 15.5)
+    assert contexts("h") == [("c", "checkout_completed", "", hour_of(at), 2)]
+
+
+def test_rebuild__same_figures_as_the_runs(development):
+    for n in range(3):
+        send(development, f"p{n}", evaluations=[
+            ("checkout", "on", "SPLIT", f"u{n % 2}", hours_ago(n)),
+            ("search", "v2", "DEFAULT", f"u{n}", hours_ago(n))],
+            events=[("signup", f"u{n}", float(n), hours_ago(n))])
+        services.analytics_rollup()
+    incremental = (evaluations_by_hour(), contexts("h"), contexts("d"),
+                   sorted(CustomRollup.objects.values_list("name", "hour", "count")))
+    result = rollups.rollups_rebuild(hours_ago(5))
+    assert result.evaluation_rows == 6
+    assert (evaluations_by_hour(), contexts("h"), contexts("d"),
+            sorted(CustomRollup.objects.values_list("name", "hour", "count"))) == incremental
+    assert services.analytics_rollup().rows == 0  # the cursors moved with the rebuild
+
+
+def test_rollup__organization_dashboards_told(development):
+    send(development, "d", evaluations=[("checkout", "on", "SPLIT", "u1", timezone.now())])
+    services.analytics_rollup()
+    channel = organization_updates_channel(development.project.organization_id)
+    event = Event.objects.filter(channel=channel).exclude(type="").get()
+    data = json.loads(json.loads(event.data))
+    assert event.type == "metric_updated"
+    assert (data["metricName"], data["value"], data["environments"]) == (
+        "flag_evaluations", 1, [development.pk])
+
+
+def test_command__rolls_up_and_recounts(development, capsys):
+    send(development, "e", evaluations=[("checkout", "on", "SPLIT", "u1", hours_ago(1))])
+    call_command("rollup_analytics")
+    assert "rolled up 1 evaluation rows" in capsys.readouterr().out
+    call_command("rollup_analytics", "--since", hours_ago(3).date().isoformat())
+    out = capsys.readouterr().out
+    assert "recounted 1 evaluation rows" in out
+    assert evaluations_by_hour() == [("checkout", "on", "SPLIT", hour_of(hours_ago(1)), 1)]
+    from django.core.management.base import CommandError
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("rollup_analytics", "--since", "last tuesday")
+
+
+def test_trim__raw_past_retention_rollups_past_theirs(development, settings):
+    send(development, "f", evaluations=[("checkout", "on", "SPLIT", "u1", hours_ago(1))])
+    services.analytics_rollup()
+    old = timezone.now() - datetime.timedelta(days=8)
+    EvaluationEvent.objects.update(received_at=old)
+    IngestPayload.objects.update(received_at=old)
+    SeenContext.objects.update(period=old - datetime.timedelta(days=1))
+    EvaluationRollup.objects.update(hour=timezone.now() - datetime.timedelta(days=91))
+    trimmed = services.analytics_trim()
+    assert trimmed["evaluations"] == 1 and trimmed["payloads"] == 1
+    assert trimmed["seen"] == 2 and trimmed["rollups"] >= 1
+    assert not EvaluationEvent.objects.exists() and not EvaluationRollup.objects.exists()
+    assert CustomEvent.objects.count() == 0
