@@ -44,6 +44,7 @@ urlpatterns = [
     path("live/company/", company_pages.live_company, name="live-company"),
     path("", include("companies.urls")),
     path("api/auth/", include("tenancy.api.urls")),
+    path("api/", include("analytics.api.urls")),
     path("api/", include("sessions_app.api.urls")),
     path("agent-to-agent/", include("sessions_app.api.task_urls")),
     path("api/v1/", include("flags.api.urls")),
