@@ -4,7 +4,8 @@ is stored whole or refused naming the item and field (``evaluations[3].flagKey``
 ``POST /api/sdk/events`` body::
 
     {"payloadId": "…",                                   (or the X-Payload-Id header)
-     "evaluations": [{"flagKey", "variant", "reason"?, "contextId"?, "value"?, "timestamp"}],
+     "evaluations": [{"flagKey", "variant", "reason"?, "contextId"?, "value"?, "timestamp",
+                      "count"?}],
      "summaries": [{"startDate", "endDate", "flags": {"<key>": {"<variant>": count}}}],
      "events": [{"name", "contextId"?, "value"?, "details"?, "timestamp"}]}
 
@@ -135,7 +136,7 @@ def _list(body: dict, name: str) -> list:
     return value
 
 
-EVALUATION_FIELDS = {"flagKey", "variant", "reason", "contextId", "value", "timestamp"}
+EVALUATION_FIELDS = {"flagKey", "variant", "reason", "contextId", "value", "timestamp", "count"}
 SUMMARY_FIELDS = {"startDate", "endDate", "flags"}
 EVENT_FIELDS = {"name", "contextId", "value", "details", "timestamp"}
 
@@ -144,10 +145,13 @@ def evaluation_read(item, where: str, window) -> tuple:
     if not isinstance(item, dict):
         raise BadItem(where, "must be an object")
     _unknown(item, EVALUATION_FIELDS, where)
+    count = item.get("count", 1)  # the same evaluation n times (an SDK counting per context)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise BadItem(_at(where, "count"), f"must be a whole number from 1 to {MAX_COUNT:,}")
     return (_text(item, "flagKey", where, required=True, pattern=KEY_PATTERN),
             _text(item, "variant", where, required=True),
             _text(item, "reason", where, required=False, pattern=REASON_PATTERN) or "UNKNOWN",
-            _context_id(item, where), 1, item.get("value"),
+            _context_id(item, where), count, item.get("value"),
             timestamp_read(item.get("timestamp"), _at(where, "timestamp"), window))
 
 
@@ -205,7 +209,7 @@ def batch_read(body: dict) -> Batch:
     window, batch = timestamp_window(), Batch()
     for n, item in enumerate(_list(body, "evaluations")):
         batch.evaluations.append(evaluation_read(item, f"evaluations[{n}]", window))
-    batch.single_evaluations = len(batch.evaluations)
+    batch.single_evaluations = sum(row[4] for row in batch.evaluations)
     summaries = _list(body, "summaries")
     if "summary" in body:
         summaries = [body["summary"], *summaries]

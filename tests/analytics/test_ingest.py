@@ -105,6 +105,7 @@ def test_without_payload_id__stored_with_one_made__and_a_warning(client, keys):
     (lambda b: b["evaluations"][0].update(timestamp="2026-11-24T12:00:00Z"),
      "evaluations[0].timestamp"),  # a day ahead
     (lambda b: b["evaluations"][0].update(colour="x"), "evaluations[0].colour"),
+    (lambda b: b["evaluations"][0].update(count=0), "evaluations[0].count"),
     (lambda b: b["summary"]["flags"]["new-checkout"].update(on=0), "summary.flags.new-checkout.on"),
     (lambda b: b["summary"].update(endDate="2026-11-23T10:00:00Z"), "summary.endDate"),
     (lambda b: b["events"][0].update(value="59.9"), "events[0].value"),

@@ -5,6 +5,7 @@ one refused whole; beat's rollup counts it and the organization's company stream
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 
@@ -90,3 +91,80 @@ def test_rollup_by_beat__company_stream_hears_metric_updated(stack):
         "list(ContextCount.objects.filter(subject='button-color', span='h', **mine)"
         ".values_list('contexts', flat=True))]))")).strip().splitlines()[-1])
     assert counted == [3, [1]]
+
+
+def evaluations_when_counted(api, flag: str, environment: str, total: int,
+                             timeout: float = 30) -> dict:
+    """The flag's series once beat's rollup has counted ``total`` evaluations (or as it is)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api.get(f"/api/projects/demo/analytics/flags/{flag}/evaluations",
+                       params={"environment": environment}).json()
+        if sum(body.get("totals", {}).values()) >= total or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def test_python_sdk__evaluates_flushes__a_lost_answer_retried__dashboard_exact(stack):
+    from flagstream import FlagstreamClient
+
+    key = stack.credentials["keys"]["production"]["server"]
+    client = FlagstreamClient(key, base_url=stack.base_url, flush_interval=3600)
+    try:
+        assert client.wait_until_ready(10)
+        for user in ("ann", "bob", "cy"):
+            for _ in range(2):
+                client.get_boolean("new-checkout", {"targetingKey": user})
+        client.track("checkout_completed", {"targetingKey": "ann"}, value=20.0)
+        real_post, answers = client.analytics._post, []
+
+        def answer_lost_once(body, payload_id):
+            answers.append(real_post(body, payload_id))  # the server stores it …
+            if len(answers) == 1:
+                raise httpx.ReadTimeout("… and the answer is lost on the way back")
+            return answers[-1]
+
+        client.analytics._post = answer_lost_once
+        assert client.flush() is False  # kept
+        assert client.flush() is True  # sent again with the same id
+        assert answers == [202, 202]
+    finally:
+        client.close()
+    with contextlib.closing(stack.api_client()) as api:
+        body = evaluations_when_counted(api, "new-checkout", "production", 6)
+    assert sum(body["totals"].values()) == 6  # not 12
+    assert sum(point["contexts"] for points in body["variants"].values()
+               for point in points) == 3
+
+
+def test_openfeature_hook__ofrep_evaluations_counted(stack):
+    from openfeature import api as openfeature
+    from openfeature.contrib.provider.ofrep import OFREPProvider
+    from openfeature.evaluation_context import EvaluationContext
+
+    from flagstream.openfeature import AnalyticsHook
+
+    with contextlib.closing(stack.api_client()) as api:
+        assert api.post("/api/v1/projects/demo/flags/", json={
+            "key": "hook-flag"}).status_code == 201
+        assert api.patch("/api/v1/projects/demo/environments/development/flags/hook-flag/",
+                         json={"enabled": True}).status_code == 200
+    key = stack.credentials["keys"]["development"]["server"]
+    hook = AnalyticsHook(key, base_url=stack.base_url, flush_interval=3600)
+    openfeature.set_provider(OFREPProvider(stack.base_url,
+                                           headers_factory=lambda: {"X-API-Key": key}))
+    openfeature.add_hooks([hook])
+    try:
+        client = openfeature.get_client()
+        for user in ("u1", "u2", "u1", "u2", "u3"):
+            client.get_boolean_value("hook-flag", False, EvaluationContext(user))
+        hook.track("signup", EvaluationContext("u3"), value=1)
+    finally:
+        openfeature.clear_hooks()
+        hook.close()  # the last flush
+    with contextlib.closing(stack.api_client()) as api:
+        body = evaluations_when_counted(api, "hook-flag", "development", 5)
+    assert body["totals"] == {"true": 5}  # the variant OFREP reports for a boolean flag
+    assert [point["contexts"] for point in body["variants"]["true"]] == [3]

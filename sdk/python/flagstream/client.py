@@ -10,6 +10,10 @@ applying each change (by version: a stale or repeated change is ignored) and res
 ``Last-Event-ID`` after a disconnect. While the stream cannot be had it retries with jittered
 exponential backoff and, meanwhile, polls the configuration with ``If-None-Match``. Evaluation is
 local, with the same engine as the server, and never raises: getters return your default.
+
+Every evaluation (not ``all_flags``) is counted and custom events (``track``) queued; both go to
+``POST /api/sdk/events`` every ``flush_interval`` seconds and on ``close()``, a failed flush
+retried with the same payload id (flagstream.analytics). ``analytics=False`` turns that off.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Callable
 import httpx
 from httpx_sse import connect_sse
 
+from .analytics import EventRecorder
 from .evaluation import ERROR, GENERAL, EvaluationResult, Evaluator, error_result
 
 logger = logging.getLogger("flagstream")
@@ -41,7 +46,8 @@ class FlagstreamClient:
     def __init__(self, sdk_key: str, base_url: str = "http://127.0.0.1:8000", *,
                  streaming: bool = True, poll_interval: float = 30.0,
                  initial_backoff: float = 0.5, max_backoff: float = 30.0,
-                 timeout: float = 10.0, start: bool = True):
+                 timeout: float = 10.0, start: bool = True, analytics: bool = True,
+                 flush_interval: float = 10.0):
         self.sdk_key = sdk_key
         self.base_url = base_url.rstrip("/")
         self.streaming = streaming
@@ -66,6 +72,9 @@ class FlagstreamClient:
         self._stream_response: httpx.Response | None = None
         self._thread = threading.Thread(target=self._run, name="flagstream", daemon=True)
         self.stream_connected = False
+        # Evaluations counted and custom events queued, sent every flush_interval seconds.
+        self.analytics = EventRecorder(self._post_events, flush_interval=flush_interval) \
+            if analytics else None
         if start:
             self._thread.start()
 
@@ -89,10 +98,38 @@ class FlagstreamClient:
     def evaluate(self, flag_key: str, context: dict | None = None,
                  expected_kind: str | None = None) -> EvaluationResult:
         """The full evaluation result (value, variant, reason, error code)."""
+        context = context or {}
         try:
-            return self._evaluator.evaluate(flag_key, context or {}, expected_kind)
+            result = self._evaluator.evaluate(flag_key, context, expected_kind)
         except Exception as exc:  # noqa: BLE001 - evaluation must never take the app down
-            return error_result(flag_key, GENERAL, str(exc))
+            result = error_result(flag_key, GENERAL, str(exc))
+        if self.analytics is not None:
+            key = context.get("targetingKey") if isinstance(context, dict) else None
+            try:
+                self.analytics.record(str(flag_key), result.variant or (
+                    "error" if result.reason == ERROR else None), result.reason,
+                    None if key is None else str(key))
+            except Exception:  # noqa: BLE001 - counting must never break an evaluation
+                logger.debug("flagstream: evaluation not counted", exc_info=True)
+        return result
+
+    def track(self, name: str, context: dict | None = None, value: float | None = None,
+              details: dict | None = None) -> None:
+        """Record a custom event (OpenFeature's Tracking API: ``checkout_completed``, the
+        context, a numeric value, details); sent with the next flush."""
+        if self.analytics is not None:
+            key = context.get("targetingKey") if isinstance(context, dict) else None
+            self.analytics.track(name, key, value, details)
+
+    def flush(self) -> bool:
+        """Send the analytics recorded so far now; True when nothing is left waiting."""
+        return self.analytics.flush() if self.analytics is not None else True
+
+    def _post_events(self, body: dict, payload_id: str) -> int:
+        response = self._http.post(f"{self.base_url}/api/sdk/events", json=body,
+                                   headers={"X-Payload-Id": payload_id},
+                                   timeout=httpx.Timeout(10.0))
+        return response.status_code
 
     def _value(self, flag_key, context, default, kind):
         result = self.evaluate(flag_key, context, kind)
@@ -144,6 +181,8 @@ class FlagstreamClient:
                 pass
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(5)
+        if self.analytics is not None:
+            self.analytics.close()  # the last flush, before the connections go
         self._http.close()
 
     def __enter__(self):
