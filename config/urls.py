@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics import pages as analytics_pages
 from analytics.api import views as analytics_views
 from flags.api import ofrep, sdk_views
 from config.health import health
@@ -42,6 +43,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("live/company/", company_pages.live_company, name="live-company"),
+    path("live/analytics/", analytics_pages.live_analytics, name="live-analytics"),
     path("", include("companies.urls")),
     path("api/auth/", include("tenancy.api.urls")),
     path("api/", include("analytics.api.urls")),

@@ -168,3 +168,57 @@ def test_openfeature_hook__ofrep_evaluations_counted(stack):
         body = evaluations_when_counted(api, "hook-flag", "development", 5)
     assert body["totals"] == {"true": 5}  # the variant OFREP reports for a boolean flag
     assert [point["contexts"] for point in body["variants"]["true"]] == [3]
+
+
+def test_live_analytics_page__chart_in_chromium__updates_when_a_rollup_lands(stack, tmp_path):
+    from tests.browser import Browser, chromium_available
+
+    if not chromium_available():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    key = stack.credentials["keys"]["development"]["server"]
+
+    def send(users, payload, hours_back=(0,)):
+        now = datetime.datetime.now(datetime.UTC)
+        response = httpx.post(f"{stack.base_url}/api/sdk/events", headers={
+            "Authorization": f"Bearer {key}", "X-Payload-Id": payload}, json={"evaluations": [
+                {"flagKey": "button-color", "variant": variant, "contextId": user,
+                 "timestamp": (now - datetime.timedelta(hours=back)).isoformat()}
+                for n, user in enumerate(users) for variant in ("green", "red")[:1 + (n == 0)]
+                for back in hours_back]})  # every user green, the first red too: two lines
+        assert response.status_code == 202
+
+    send(["p1", "p2"], "page-1", hours_back=(0, 1, 2))  # three hours: a line to draw
+    browser = Browser(tmp_path / "chromium")
+
+    async def scenario(page):
+        await page.admin_login(stack.base_url, stack.credentials["password"])
+        await page.load(f"{stack.base_url}/live/analytics/?environment=development"
+                        "&flag=button-color", "!!window.analytics")
+        await page.wait_for("analytics.status() === 'live'")
+        await page.wait_for("analytics.series && analytics.series.totals.green >= 6", 30)
+        loads = await page.eval("analytics.loads")
+        drawn = await page.eval("""(() => {  // pixels of the first series' colour on the chart
+            const canvas = document.querySelector('#chart canvas');
+            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width,
+                                                                canvas.height).data;
+            let n = 0;  // near #3366cc (antialiased edges differ a little)
+            for (let i = 0; i < pixels.length; i += 4)
+              if (Math.abs(pixels[i] - 0x33) < 30 && Math.abs(pixels[i + 1] - 0x66) < 30
+                  && Math.abs(pixels[i + 2] - 0xcc) < 30 && pixels[i + 3] > 200) n++;
+            return n; })()""")
+        await page.screenshot(tmp_path / "live-analytics.png")
+        assert drawn > 100, f"the chart has no line ({drawn} pixels of its colour)"
+        rows = await page.eval("[...document.querySelectorAll('tr.flag')].map(tr => "
+                               "tr.dataset.flag)")
+        assert "button-color" in rows
+        # More evaluations: beat rolls them up, the company stream says so, the page reads again.
+        send(["p3"], "page-2")
+        await page.wait_for(f"analytics.loads > {loads} && analytics.series.totals.green >= 7",
+                            30)
+
+    try:
+        browser.run(scenario)
+    finally:
+        browser.close()
+    shot = tmp_path / "live-analytics.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
