@@ -383,13 +383,30 @@ class FlagAdmin(FlagsAdmin):
         return super().get_queryset(request).select_related("project").prefetch_related(
             "tags", "states__environment")
 
+    class Media:
+        # The evaluations chart (the analytics app's script, reading its dashboard API).
+        css = {"all": ["vendor/uplot/uPlot.min.css"]}
+        js = ["vendor/uplot/uPlot.iife.min.js", "analytics/flag_chart.js"]
+
     def get_readonly_fields(self, request, obj=None):
-        return ["project", "key", "kind", "salt", "audit_history"] if obj else []
+        return ["project", "key", "kind", "salt", "audit_history", "evaluations"] if obj else []
 
     def get_fields(self, request, obj=None):
         fields = ["project", "key", "name", "description", "kind", "variants", "tag_names",
                   "archived"]
-        return fields + ["salt", "audit_history"] if obj else fields
+        return fields + ["salt", "audit_history", "evaluations"] if obj else fields
+
+    @admin.display(description="evaluations")
+    def evaluations(self, flag):
+        """A chart per environment, drawn in the browser from the analytics dashboard API."""
+        project = flag.project
+        base = f"/api/projects/{project.key}/analytics/flags/{flag.key}/evaluations"
+        series = {env.key: f"{base}?organization={project.organization.slug}&environment="
+                           f"{env.key}" for env in Environment.objects.filter(project=project)
+                  .order_by("id")}
+        return format_html('<div class="flag-analytics" data-series="{}"></div>'
+                           '<a href="/live/analytics/?project={}&amp;flag={}">more</a>',
+                           json.dumps(series), project.key, flag.key)
 
     @admin.display(description="status", ordering="archived")
     def lifecycle(self, flag):

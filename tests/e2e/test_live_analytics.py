@@ -188,6 +188,8 @@ def test_live_analytics_page__chart_in_chromium__updates_when_a_rollup_lands(sta
         assert response.status_code == 202
 
     send(["p1", "p2"], "page-1", hours_back=(0, 1, 2))  # three hours: a line to draw
+    flag_pk = int(stack.manage("shell", "-c", "from flags.models import Flag; print(Flag.objects"
+                               ".get(key='button-color').pk)").strip().splitlines()[-1])
     browser = Browser(tmp_path / "chromium")
 
     async def scenario(page):
@@ -215,6 +217,12 @@ def test_live_analytics_page__chart_in_chromium__updates_when_a_rollup_lands(sta
         send(["p3"], "page-2")
         await page.wait_for(f"analytics.loads > {loads} && analytics.series.totals.green >= 7",
                             30)
+        # The flag's admin page charts it too (development first).
+        await page.load(f"{stack.base_url}/admin/flags/flag/{flag_pk}/change/",
+                        "!!document.querySelector('.flag-analytics')")
+        await page.wait_for("!!document.querySelector('.flag-analytics-chart canvas')", 20)
+        assert int(await page.eval(
+            "document.querySelector('.flag-analytics-chart').dataset.evaluations")) >= 7
 
     try:
         browser.run(scenario)
