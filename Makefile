@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,7 +73,11 @@ bench-tasks: setup
 bench-company: setup
 	@$(PY) bench/company/run.py
 
-bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company
+## bench-analytics: POST /api/sdk/events batched (1,000, 100) and single, three ways to store a batch, rollups over 3 million raw rows (DATABASE_URL: PostgreSQL)
+bench-analytics: setup
+	@$(PY) bench/analytics/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

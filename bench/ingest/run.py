@@ -50,9 +50,9 @@ class Connection:
     """A minimal HTTP/1.1 keep-alive client: httpx's own cost per request capped the first
     runs of this benchmark near 200 requests/s; a Go CLI costs next to nothing."""
 
-    def __init__(self, host: str, port: int, key: str):
+    def __init__(self, host: str, port: int, key: str, path: str = "/api/ingest"):
         self.host, self.port = host, port
-        self.head = (f"POST /api/ingest HTTP/1.1\r\nHost: {host}\r\n"
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
                      f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
                      ).encode()
 
@@ -63,8 +63,9 @@ class Connection:
     async def __aexit__(self, *exc):
         self.writer.close()
 
-    async def post(self, body: bytes) -> int:
-        self.writer.write(self.head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    async def post(self, body: bytes, headers: bytes = b"") -> int:
+        self.writer.write(self.head + headers + b"Content-Length: %d\r\n\r\n" % len(body)
+                          + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length:"))
