@@ -10,17 +10,21 @@ what was published while the bridge was down is delivered when it comes back. Pe
    (``invalid``), no pattern for its subject (``unmapped``), no such company
    (``unknown_company``), the company's live updates off (``disabled``) — companies are looked up
    at most every STREAM_AUTH_RECHECK_SECONDS;
-3. the rest is stored for replay together with the bridge's cursor, in one transaction
+3. the rest is stored for replay together with the record of their sequences, in one transaction
    (companies.events.bridged_updates_store), and fanned out;
-4. only then is the batch acknowledged: the consumer acknowledges all (AckPolicy.ALL), so the
-   batch's last message acknowledges it whole, one ack instead of one per message.
+4. only then is each message of the batch acknowledged.
+
+A message is recognised by its stream sequence (companies.models.BridgeMessage, stored with the
+events), so one delivered again — the bridge died after storing and before acknowledging — is
+not stored twice, whatever order JetStream redelivers it in (after NATS_ACK_WAIT_SECONDS; then
+it can come after newer ones).
 
 Storing that fails is retried (the batch is held, JetStream told it is in progress) until it
-works: nothing later is fetched meanwhile, so order holds and nothing is lost. A message
-delivered again after a crash between storing and acknowledging is recognised by its stream
-sequence and not stored twice. The connection is retried forever with backoff; SIGTERM or
-SIGINT ends the current batch, and the bridge stops cleanly. Every STREAM_PRESENCE_SECONDS
-it reports its state and lag (streaming.presence: /stream/stats, /stream/health, /metrics).
+works: nothing later is fetched meanwhile, so order holds and nothing is lost. The connection
+is retried forever with backoff; SIGTERM or SIGINT ends the current batch, and the bridge stops
+cleanly. Every STREAM_PRESENCE_SECONDS it reports its state and lag (streaming.presence:
+/stream/stats, /stream/health, /metrics); every hour it forgets the messages the stream no
+longer keeps.
 
 Messages come through :class:`companies.nats_pull.Puller` (one pull request always out) and are
 stored as published (the JSON text of each message, checked): at ten thousand a second the
@@ -46,7 +50,13 @@ from streaming.db import run_db
 from streaming.presence import BRIDGE, process_key, report_remove, report_write
 from tenancy.models import Organization
 
-from .events import bridged_updates_store, event_type_for, event_type_mapping, update_checked
+from .events import (
+    bridged_messages_trim,
+    bridged_updates_store,
+    event_type_for,
+    event_type_mapping,
+    update_checked,
+)
 from .nats_pull import Puller
 
 logger = logging.getLogger(__name__)
@@ -150,7 +160,6 @@ class Bridge:
         self.organizations = Organizations(settings.STREAM_AUTH_RECHECK_SECONDS)
         self.nc = None
         self.js = None
-        self.ack_all = True
         self.puller: Puller | None = None
 
     # --- running --------------------------------------------------------------------------
@@ -232,11 +241,10 @@ class Bridge:
             consumer = await js.consumer_info(state.stream, state.durable)
         except NotFoundError:
             consumer = await js.add_consumer(state.stream, ConsumerConfig(
-                durable_name=state.durable, ack_policy=AckPolicy.ALL,
-                deliver_policy=DeliverPolicy.ALL, ack_wait=30,
+                durable_name=state.durable, ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL, ack_wait=settings.NATS_ACK_WAIT_SECONDS,
                 max_ack_pending=max(self.batch * 4, 1000)))
-        # A consumer made elsewhere with explicit acks gets one ack per message.
-        self.ack_all = consumer.config.ack_policy == AckPolicy.ALL
+        del consumer  # made when missing; its settings are the operator's afterwards
         self.js = js
         self.puller = Puller(self.nc, state.stream, state.durable, self.batch)
         await self.puller.start()
@@ -286,8 +294,10 @@ class Bridge:
                     return  # stopping: unacknowledged, JetStream delivers them again
                 except asyncio.TimeoutError:
                     continue
-        for message in messages[-1:] if self.ack_all else messages:
-            await message.ack()  # AckPolicy.ALL: the batch's last acknowledges it whole
+        # Each message on its own: acknowledging "all up to" this one would also take
+        # messages a dead bridge held, which JetStream redelivers later, out of order.
+        for message in messages:
+            await message.ack()
         state = self.state
         state.acknowledged += len(messages)
         state.stored += stored
@@ -356,7 +366,14 @@ class Bridge:
     # --- reporting ------------------------------------------------------------------------
 
     async def _report_loop(self) -> None:
+        trimmed = time.monotonic()
         while True:
+            if time.monotonic() - trimmed > 3600:
+                trimmed = time.monotonic()
+                try:
+                    await run_db(bridged_messages_trim, self.state.durable)
+                except Exception:  # noqa: BLE001 - next hour
+                    logger.warning("could not trim the bridge's stored messages", exc_info=True)
             await self._report()
             await asyncio.sleep(settings.STREAM_PRESENCE_SECONDS)
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from streaming.broadcast import fan_out_many, publish_many, store_many
+from streaming.rows import rows_insert
 from tenancy.models import Organization
 
 from .channels import company_channel
-from .models import BridgeCursor
+from .models import BridgeMessage
 
 KNOWN_TYPES = ("metric_updated", "sroi_updated", "vis_updated", "journey_flag_updated")
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -98,21 +101,36 @@ def company_updates_publish(organization: Organization, updates) -> int:
     return len(events)
 
 
-def bridged_updates_store(cursor_name: str, updates) -> int:
+def bridged_updates_store(consumer: str, updates) -> int:
     """Store what the NATS bridge brought in and fan it out: ``updates`` are
-    ``(stream sequence, organization, type, data)`` in sequence order. Those at or below the
-    bridge's stored cursor were stored before (a redelivery) and are skipped; the cursor moves
-    in the same transaction as the events. Errors propagate: the bridge then does not
-    acknowledge, and JetStream delivers again. Returns how many were stored."""
+    ``(stream sequence, organization, type, data)``. Messages ``consumer`` stored before (a
+    redelivery, in any order) are skipped; the ones stored are recorded in the same
+    transaction as their events. Errors propagate: the bridge then does not acknowledge, and
+    JetStream delivers again. Returns how many were stored."""
+    if not updates:
+        return 0
     with transaction.atomic():
-        cursor, _ = BridgeCursor.objects.select_for_update().get_or_create(name=cursor_name)
-        fresh = [update for update in updates if update[0] > cursor.stream_sequence]
+        sequences = [update[0] for update in updates]
+        seen = set(BridgeMessage.objects.filter(name=consumer, sequence__in=sequences)
+                   .values_list("sequence", flat=True))
+        fresh, taken = [], set()
+        for update in updates:
+            if update[0] not in seen and update[0] not in taken:
+                taken.add(update[0])
+                fresh.append(update)
         if not fresh:
             return 0
+        now = timezone.now()
+        rows_insert(BridgeMessage, ["name", "sequence", "stored_at"],
+                    [[consumer, update[0], now] for update in fresh])
         events = [event for _, organization, kind, data in fresh
                   for event in _events(organization, [(kind, data)])]
         stored = store_many(events)
-        cursor.stream_sequence = fresh[-1][0]
-        cursor.save(update_fields=["stream_sequence", "updated"])
     fan_out_many(stored)
     return len(fresh)
+
+
+def bridged_messages_trim(consumer: str) -> int:
+    """Forget stored messages older than the stream keeps them (they cannot come again)."""
+    before = timezone.now() - timedelta(hours=settings.STREAM_EVENT_RETENTION_HOURS + 1)
+    return BridgeMessage.objects.filter(name=consumer, stored_at__lt=before).delete()[0]

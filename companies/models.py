@@ -1,17 +1,24 @@
-"""The NATS bridge's place in its JetStream stream, stored with the events it brought in."""
+"""What the NATS bridge has stored, stored with the events it brought in."""
 
 from django.db import models
+from django.utils import timezone
 
 
-class BridgeCursor(models.Model):
-    """The last JetStream stream sequence a bridge (by durable consumer name) stored.
+class BridgeMessage(models.Model):
+    """A JetStream message (by stream sequence) a bridge (by durable consumer name) stored.
 
-    Updated in the same transaction as the events, so a message delivered again (the bridge
-    died after storing and before acknowledging) is recognised and not stored twice."""
+    Written in the same transaction as the events, so a message delivered again — the bridge
+    died after storing and before acknowledging, in whatever order JetStream sends it again —
+    is recognised and not stored twice. Kept as long as the stream keeps messages
+    (STREAM_EVENT_RETENTION_HOURS), then trimmed by the bridge."""
 
-    name = models.CharField(max_length=200, unique=True)
-    stream_sequence = models.BigIntegerField(default=0)
-    updated = models.DateTimeField(auto_now=True)
+    name = models.CharField(max_length=200)
+    sequence = models.BigIntegerField()
+    stored_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "sequence"],
+                                               name="companies_bridge_message_once")]
 
     def __str__(self) -> str:
-        return f"{self.name} at {self.stream_sequence}"
+        return f"{self.name} #{self.sequence}"

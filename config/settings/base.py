@@ -275,6 +275,9 @@ ANALYTICS_MAX_BODY_BYTES = env_int("ANALYTICS_MAX_BODY_BYTES", 5 * 1024 * 1024)
 # Per environment key: a client key is shared by every browser of a site (0 = no limit).
 ANALYTICS_RATE_LIMIT_PER_MINUTE = env_int("ANALYTICS_RATE_LIMIT_PER_MINUTE", 60_000)
 NATS_BATCH = env_int("NATS_BATCH", 500)
+# What a bridge that died held unacknowledged is delivered again after this (a new consumer's
+# setting; a batch being stored longer is kept alive with "in progress").
+NATS_ACK_WAIT_SECONDS = float(os.environ.get("NATS_ACK_WAIT_SECONDS", "10"))
 # How long the bridge waits for more when fewer than NATS_BATCH messages are there: a little
 # latency that makes every later step cheaper per event (docs/BENCHMARKS.md).
 NATS_LINGER_SECONDS = float(os.environ.get("NATS_LINGER_SECONDS", "0.01"))

@@ -12,7 +12,7 @@ from django_eventstream.models import Event
 
 from companies.channels import company_channel
 from companies.events import bridged_updates_store, event_type_for, subject_matches
-from companies.models import BridgeCursor
+from companies.models import BridgeMessage
 from config.asgi import application
 from streaming.presence import BRIDGE, SERVER, report_write
 from tenancy.models import Membership, Organization
@@ -55,24 +55,26 @@ def _stored(organization) -> list[dict]:
     return [json.loads(json.loads(e.data)) for e in stored.order_by("eid")]
 
 
-def test_bridged_store__redelivered_messages_skipped__failed_batch_moves_nothing(organization):
-    def batch(first, last):
-        return [(seq, organization, "metric_updated", {"seq": seq})
-                for seq in range(first, last + 1)]
+def test_bridged_store__redelivered_in_any_order_skipped__failed_batch_stores_nothing(
+        organization):
+    def batch(*sequences):
+        return [(seq, organization, "metric_updated", {"seq": seq}) for seq in sequences]
 
-    assert bridged_updates_store("bridge-a", batch(1, 3)) == 3
-    assert bridged_updates_store("bridge-a", batch(2, 5)) == 2  # 2 and 3 came again
-    assert bridged_updates_store("bridge-a", batch(1, 5)) == 0
-    assert [d["seq"] for d in _stored(organization)] == [1, 2, 3, 4, 5]
+    assert bridged_updates_store("bridge-a", batch(1, 2, 3)) == 3
+    assert bridged_updates_store("bridge-a", batch(7, 8)) == 2  # newer ones first …
+    assert bridged_updates_store("bridge-a", batch(2, 4, 5, 6)) == 3  # … then 4-6, 2 again
+    assert bridged_updates_store("bridge-a", batch(1, 5, 8)) == 0
+    assert [d["seq"] for d in _stored(organization)] == [1, 2, 3, 7, 8, 4, 5, 6]
     assert all(d["companyId"] == organization.slug for d in _stored(organization))
-    # A batch that cannot be stored stores none of it and leaves the cursor where it was.
-    broken = batch(6, 7) + [(8, organization, "metric_updated", {"bad": object()})]
+    # A batch that cannot be stored stores none of it, and is taken whole when it comes again.
+    broken = batch(9, 10) + [(11, organization, "metric_updated", {"bad": object()})]
     with pytest.raises(TypeError):
         bridged_updates_store("bridge-a", broken)
-    assert BridgeCursor.objects.get(name="bridge-a").stream_sequence == 5
-    assert len(_stored(organization)) == 5
-    # Each durable consumer has its own cursor.
-    assert bridged_updates_store("bridge-b", batch(1, 1)) == 1
+    assert not BridgeMessage.objects.filter(sequence__gte=9).exists()
+    assert len(_stored(organization)) == 8
+    assert bridged_updates_store("bridge-a", batch(9, 10, 11)) == 3
+    # Each durable consumer has its own record.
+    assert bridged_updates_store("bridge-b", batch(1)) == 1
 
 
 def test_reset__id_older_than_kept__stream_reset_then_live(client, organization):
