@@ -46,7 +46,9 @@ class EvaluationEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["environment", "flag_key", "timestamp"],
-                                name="analytics_eval_env_flag_ts")]
+                                name="analytics_eval_env_flag_ts"),
+                   # the rollup recounts distinct contexts of the periods new rows touch
+                   models.Index(fields=["timestamp"], name="analytics_eval_ts")]
 
     def __str__(self):
         return f"{self.flag_key}={self.variant}"
@@ -67,7 +69,8 @@ class CustomEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["environment", "name", "timestamp"],
-                                name="analytics_custom_env_name_ts")]
+                                name="analytics_custom_env_name_ts"),
+                   models.Index(fields=["timestamp"], name="analytics_custom_ts")]
 
     def __str__(self):
         return self.name
@@ -118,7 +121,7 @@ class Kind(models.TextChoices):
 
 class ContextCount(models.Model):
     """Distinct contexts per environment, subject (flag and variant, or event name) and period
-    (an hour or a day): exact, kept up to date from SeenContext."""
+    (an hour or a day): exact, recounted from the raw rows whenever new ones touch it."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
                                     db_index=False)
@@ -133,25 +136,6 @@ class ContextCount(models.Model):
         constraints = [models.UniqueConstraint(
             fields=["environment", "kind", "subject", "variant", "span", "period"],
             name="analytics_context_count_once")]
-
-
-class SeenContext(models.Model):
-    """Each context seen once per subject and period: what makes distinct counts exact when
-    rollups add up new rows only. Trimmed with the raw events."""
-
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
-                                    db_index=False)
-    kind = models.CharField(max_length=1, choices=Kind.choices)
-    subject = models.CharField(max_length=200)
-    variant = models.CharField(max_length=200, blank=True)
-    span = models.CharField(max_length=1, choices=Span.choices)
-    period = models.DateTimeField()
-    context_id = models.CharField(max_length=200)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["environment", "kind", "subject", "variant", "span", "period", "context_id"],
-            name="analytics_seen_context_once")]
 
 
 class RollupCursor(models.Model):

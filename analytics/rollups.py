@@ -4,8 +4,9 @@ and per day the distinct contexts of each flag variant and event name.
 
 **Incremental**: each run reads only the raw rows after its cursor (RollupCursor, the last id
 counted) and adds them to the rollups (``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``).
-Distinct contexts stay exact because each (subject, period, context) is recorded once in
-SeenContext and a touched period's count is recounted from it. **Idempotent**: the cursor moves
+Distinct contexts stay exact because a period the new rows touch is recounted
+(``COUNT(DISTINCT)``) from all its raw rows, which are kept as long as an event for it can
+still arrive (ANALYTICS_RAW_RETENTION_DAYS). **Idempotent**: the cursor moves
 in the transaction that adds the rows, so a run repeated, or two at once, count nothing twice.
 Rows are read up to the newest one received ANALYTICS_ROLLUP_SETTLE_SECONDS ago: an id is
 taken when a row is inserted, so a batch still committing could otherwise land behind the
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .models import (
     ContextCount,
@@ -31,7 +33,6 @@ from .models import (
     EvaluationEvent,
     EvaluationRollup,
     RollupCursor,
-    SeenContext,
 )
 
 EVALUATIONS, CUSTOM = "evaluations", "custom"
@@ -113,33 +114,58 @@ def _custom(low: int, high: int, hour_from=None, day_from=None) -> None:
     _contexts(raw, "c", "name", "''", "d", low, high, day_from)
 
 
+def _param(moment):
+    """A datetime as the database compares it with a stored one (SQLite: UTC text)."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
 def _since(moment) -> tuple[str, list]:
-    return ("", []) if moment is None else (f" AND {TS} >= %s", [moment])
+    return ("", []) if moment is None else (f" AND {TS} >= %s", [_param(moment)])
+
+
+def _period_start(value, span: str) -> datetime.datetime:
+    if isinstance(value, str):  # SQLite hands back the stored text
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=datetime.UTC)
+    value = value.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0) if span == "d" else value
 
 
 def _contexts(raw: str, kind: str, subject: str, variant: str, span: str, low: int,
               high: int, moment=None) -> None:
-    """Record the contexts of raw rows (low, high] (from ``moment``) per subject and period,
-    then recount the periods they touched."""
+    """Recount the distinct contexts of every period (an hour or a day) that raw rows
+    (low, high] (from ``moment``) fall in, from all the raw rows of those periods.
+
+    Raw rows are kept as long as an event for a period can still arrive, so the count is
+    exact; a period whose oldest rows were already trimmed keeps the larger count it had."""
     when = period(TS, span)
     since, extra = _since(moment)
-    seen, counts = _table(SeenContext), _table(ContextCount)
+    counts = _table(ContextCount)
+    # A constant variant (custom events: '') is not grouped by (PostgreSQL refuses it).
+    group = ", ".join(["environment_id", subject] + ([variant] if variant != "''" else [])
+                      + [when])
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {seen} (environment_id, kind, subject, variant, span, period, "
-            f"context_id) SELECT DISTINCT environment_id, %s, {subject}, {variant}, %s, {when}, "
-            f"context_id FROM {raw} WHERE id > %s AND id <= %s AND context_id <> ''{since} "
-            f"ON CONFLICT DO NOTHING", [kind, span, low, high, *extra])
+        cursor.execute(f"SELECT MIN({TS}), MAX({TS}) FROM {raw} WHERE id > %s AND id <= %s "
+                       f"AND context_id <> ''{since}", [low, high, *extra])
+        first, last = cursor.fetchone()
+        if first is None:
+            return
+        start = _period_start(first, span)
+        end = _period_start(last, span) + (datetime.timedelta(days=1) if span == "d"
+                                           else datetime.timedelta(hours=1))
         cursor.execute(
             f"INSERT INTO {counts} (environment_id, kind, subject, variant, span, period, "
-            f"contexts) SELECT environment_id, kind, subject, variant, span, period, COUNT(*) "
-            f"FROM {seen} WHERE kind = %s AND span = %s AND "
-            f"(environment_id, subject, variant, period) IN (SELECT DISTINCT environment_id, "
-            f"{subject}, {variant}, {when} FROM {raw} WHERE id > %s AND id <= %s "
-            f"AND context_id <> ''{since}) "
-            f"GROUP BY environment_id, kind, subject, variant, span, period "
+            f"contexts) SELECT environment_id, %s, {subject}, {variant}, %s, {when}, "
+            f"COUNT(DISTINCT context_id) FROM {raw} WHERE {TS} >= %s AND {TS} < %s "
+            f"AND context_id <> '' AND (environment_id, {subject}, {variant}, {when}) IN ("
+            f"SELECT DISTINCT environment_id, {subject}, {variant}, {when} FROM {raw} "
+            f"WHERE id > %s AND id <= %s AND context_id <> ''{since}) "
+            f"GROUP BY {group} "
             f"ON CONFLICT (environment_id, kind, subject, variant, span, period) DO UPDATE SET "
-            f"contexts = excluded.contexts", [kind, span, low, high, *extra])
+            f"contexts = CASE WHEN excluded.contexts > {counts}.contexts "
+            f"THEN excluded.contexts ELSE {counts}.contexts END",
+            [kind, span, _param(start), _param(end), low, high, *extra])
 
 
 def _touched(model, low: int, high: int) -> dict:
@@ -188,7 +214,6 @@ def rollups_rebuild(since: datetime.datetime) -> RollupResult:
         EvaluationRollup.objects.filter(hour__gte=hour).delete()
         CustomRollup.objects.filter(hour__gte=hour).delete()
         for span, start in (("h", hour), ("d", day)):
-            SeenContext.objects.filter(span=span, period__gte=start).delete()
             ContextCount.objects.filter(span=span, period__gte=start).delete()
         for name, model, add in ((EVALUATIONS, EvaluationEvent, _evaluations),
                                  (CUSTOM, CustomEvent, _custom)):

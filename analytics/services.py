@@ -25,7 +25,6 @@ from .models import (
     EvaluationEvent,
     EvaluationRollup,
     IngestPayload,
-    SeenContext,
 )
 
 EVALUATION_COLUMNS = ["environment_id", "flag_key", "variant", "reason", "context_id", "count",
@@ -95,18 +94,16 @@ def _announce(result: rollups.RollupResult) -> None:
 
 
 def analytics_trim() -> dict:
-    """Delete raw events (and what dedupes them) past ANALYTICS_RAW_RETENTION_DAYS and rollups
-    past ANALYTICS_ROLLUP_RETENTION_DAYS; how many of each."""
+    """Delete raw events (and the payload ids that dedupe them) past
+    ANALYTICS_RAW_RETENTION_DAYS and rollups past ANALYTICS_ROLLUP_RETENTION_DAYS; how many of
+    each."""
     now = timezone.now()
     raw_before = now - datetime.timedelta(days=settings.ANALYTICS_RAW_RETENTION_DAYS)
     rollup_before = now - datetime.timedelta(days=settings.ANALYTICS_ROLLUP_RETENTION_DAYS)
-    # A late event is refused past the raw retention, so no period before it changes again.
-    seen_before = raw_before - datetime.timedelta(days=1)
     return {
         "evaluations": EvaluationEvent.objects.filter(received_at__lt=raw_before).delete()[0],
         "events": CustomEvent.objects.filter(received_at__lt=raw_before).delete()[0],
         "payloads": IngestPayload.objects.filter(received_at__lt=raw_before).delete()[0],
-        "seen": SeenContext.objects.filter(period__lt=seen_before).delete()[0],
         "rollups": EvaluationRollup.objects.filter(hour__lt=rollup_before).delete()[0]
         + CustomRollup.objects.filter(hour__lt=rollup_before).delete()[0]
         + ContextCount.objects.filter(period__lt=rollup_before).delete()[0],
