@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -168,14 +169,23 @@ def _contexts(raw: str, kind: str, subject: str, variant: str, span: str, low: i
             [kind, span, _param(start), _param(end), low, high, *extra])
 
 
-def _touched(model, low: int, high: int) -> dict:
-    """organization id → [environment ids] of raw rows (low, high]."""
+def _touched(model, low: int, high: int) -> tuple[dict, int]:
+    """(organization id → {environment ids}, how many rows) of raw rows (low, high]."""
     out: dict[int, set] = {}
-    rows = (model.objects.filter(id__gt=low, id__lte=high)
-            .values_list("environment__project__organization_id", "environment_id").distinct())
-    for organization, environment in rows:
+    rows = 0
+    for organization, environment, n in (
+            model.objects.filter(id__gt=low, id__lte=high)
+            .values("environment__project__organization_id", "environment_id")
+            .annotate(n=Count("id"))
+            .values_list("environment__project__organization_id", "environment_id", "n")):
         out.setdefault(organization, set()).add(environment)
-    return out
+        rows += n
+    return out, rows
+
+
+# Each raw table: its cursor's name, its model, how its rows are added, the result's field.
+TABLES = ((EVALUATIONS, EvaluationEvent, _evaluations, "evaluation_rows"),
+          (CUSTOM, CustomEvent, _custom, "custom_rows"))
 
 
 def rollups_run() -> RollupResult:
@@ -184,20 +194,16 @@ def rollups_run() -> RollupResult:
         seconds=settings.ANALYTICS_ROLLUP_SETTLE_SECONDS)
     result = RollupResult()
     with transaction.atomic():
-        for name, model, add in ((EVALUATIONS, EvaluationEvent, _evaluations),
-                                 (CUSTOM, CustomEvent, _custom)):
+        for name, model, add, field_name in TABLES:
             low, high = _range(name, model, settle_before)
             if high <= low:
                 continue
             add(low, high)
-            for organization, environments in _touched(model, low, high).items():
+            touched, rows = _touched(model, low, high)
+            for organization, environments in touched.items():
                 result.organizations.setdefault(organization, set()).update(environments)
             RollupCursor.objects.filter(name=name).update(last_id=high)
-            counted = model.objects.filter(id__gt=low, id__lte=high).count()
-            if model is EvaluationEvent:
-                result.evaluation_rows = counted
-            else:
-                result.custom_rows = counted
+            setattr(result, field_name, rows)
     return result
 
 
@@ -215,14 +221,9 @@ def rollups_rebuild(since: datetime.datetime) -> RollupResult:
         CustomRollup.objects.filter(hour__gte=hour).delete()
         for span, start in (("h", hour), ("d", day)):
             ContextCount.objects.filter(span=span, period__gte=start).delete()
-        for name, model, add in ((EVALUATIONS, EvaluationEvent, _evaluations),
-                                 (CUSTOM, CustomEvent, _custom)):
+        for name, model, add, field_name in TABLES:
             high = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
             add(0, high, hour, day)
             RollupCursor.objects.filter(name=name).update(last_id=high)
-            counted = model.objects.filter(timestamp__gte=day).count()
-            if model is EvaluationEvent:
-                result.evaluation_rows = counted
-            else:
-                result.custom_rows = counted
+            setattr(result, field_name, model.objects.filter(timestamp__gte=day).count())
     return result

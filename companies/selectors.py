@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django_eventstream.models import Event
-
-from streaming.selectors import current_id
+from streaming.selectors import current_id, latest_events
 from tenancy.models import Organization
 
 from .channels import company_channel
@@ -20,10 +18,7 @@ def company_recent_updates(organization: Organization, limit: int = RECENT_UPDAT
     from ``lastEventId`` carries on exactly after them."""
     channel = company_channel(organization.pk)
     last = current_id(channel)  # read first: what is stored after it comes by the stream
-    rows = (Event.objects.filter(channel=channel, eid__lte=last).exclude(type="")
-            .order_by("-eid").values_list("eid", "type", "data", "created")[:limit])
-    updates = [{"id": f"{channel}:{eid}", "type": kind,
-                # Stored as django-eventstream stores it: JSON text, JSON-encoded once more.
-                "data": json.loads(json.loads(data)),
-                "at": created.timestamp()} for eid, kind, data, created in reversed(rows)]
+    updates = [{"id": f"{channel}:{event.id}", "type": event.type,
+                "data": json.loads(event.data), "at": created.timestamp()}
+               for event, created in latest_events(channel, last, limit)]
     return {"updates": updates, "lastEventId": f"{channel}:{last}"}

@@ -98,8 +98,7 @@ class Subscription:
             else:
                 item = await self.queue.get()
             if item.__class__ is StreamEvent:
-                if item.id > self.last_id:
-                    self.last_id = item.id
+                if self._fresh(item):
                     return item
             elif item is RESYNC:
                 events, current = await run_db(self._missed)
@@ -120,12 +119,18 @@ class Subscription:
             except asyncio.QueueEmpty:
                 return None
             if item.__class__ is StreamEvent:
-                if item.id > self.last_id:
-                    self.last_id = item.id
+                if self._fresh(item):
                     return item
             else:
                 self.held = item
         return None
+
+    def _fresh(self, event: StreamEvent) -> bool:
+        """Whether ``event`` is new to this stream (each event once, by id); noted if so."""
+        if event.id > self.last_id:
+            self.last_id = event.id
+            return True
+        return False
 
     def _missed(self):
         current = current_id(self.channel)

@@ -20,6 +20,15 @@ def read_events(channel: str, after: int, upto: int | None = None, limit: int = 
                 "eid", "type", "data")[:limit]]
 
 
+def latest_events(channel: str, upto: int, limit: int) -> list[tuple[StreamEvent, object]]:
+    """The newest ``limit`` stored events of ``channel`` with ids up to ``upto``, oldest
+    first, each with when it was stored: ``(event, created)``."""
+    rows = (Event.objects.filter(channel=channel, eid__lte=upto).exclude(type="")
+            .order_by("-eid").values_list("eid", "type", "data", "created")[:limit])
+    return [(StreamEvent(channel, eid, event_type, json.loads(data)), created)
+            for eid, event_type, data, created in reversed(rows)]
+
+
 def read_events_many(ranges: dict[str, tuple[int, int]], limit: int = 5000):
     """Stored events of several channels at once, each with ids in its (after, upto], in
     channel then id order; at most ``limit`` in all (ask again for the rest). One statement

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -62,8 +63,6 @@ def sdk_events(request):
 @answer
 def sdk_track(request):
     """One custom event ``{name, contextId?, value?, details?, timestamp?}`` (now by default)."""
-    from django.utils import timezone
-
     sdk_key = _admitted(request)
     body = json_object(read_json(request, settings.ANALYTICS_MAX_BODY_BYTES))
     try:

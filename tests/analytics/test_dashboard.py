@@ -144,9 +144,12 @@ def test_not_found__unknown_environment_project_or_flag(viewer, counted):
 @pytest.mark.parametrize("path", ["/flags", "/stale", "/unknown-flags",
                                   "/events/checkout_completed",
                                   "/flags/button-color/evaluations?environment=development"])
-def test_credentials__none_401__other_organization_404(client, outsider, counted, path):
+def test_credentials__none_or_wrong_401__other_organization_404(client, outsider, counted,
+                                                                path):
     response = client.get(BASE + path)
     assert response.status_code == 401 and response.json()["error"]
+    wrong = client.get(BASE + path, HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert wrong.status_code == 401 and wrong.json()["error"]
     assert bearer_client(outsider).get(BASE + path).status_code == 404
 
 
@@ -157,3 +160,20 @@ def test_staff_session__reads(client, counted, organization):
     MembershipFactory(organization=organization, role="viewer", user=staff)
     client.force_login(staff)
     assert client.get(f"{BASE}/flags").status_code == 200
+
+
+def test_live_page__staff_only__own_projects_only(client, counted, organization, viewer,
+                                                  outsider):
+    from tests.factories import MembershipFactory, UserFactory
+
+    response = client.get("/live/analytics/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.force_login(viewer)  # a member, not staff
+    assert client.get("/live/analytics/").status_code == 302
+    staff = UserFactory(username="staff-page", is_staff=True)
+    MembershipFactory(organization=organization, role="viewer", user=staff)
+    client.force_login(staff)
+    page = client.get("/live/analytics/", {"environment": "development"})
+    assert page.status_code == 200 and b"/api/projects/demo/analytics/flags?" in page.content
+    assert client.get("/live/analytics/", {"environment": "staging"}).status_code == 404
+    assert client.get("/live/analytics/", {"project": "not-mine"}).status_code == 404

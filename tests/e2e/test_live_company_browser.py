@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 
 import pytest
 
 from tests.browser import Browser, chromium_available
-from tests.e2e.test_live_company_nats import SETUP, nats_publish
+from tests.e2e.test_live_company_nats import nats_publish, start_companies_with_bridge
 from tests.live import LiveStack, nats_available
 
 pytestmark = [pytest.mark.live, pytest.mark.skipif(
@@ -24,11 +23,7 @@ pytestmark = [pytest.mark.live, pytest.mark.skipif(
 def stack(tmp_path_factory):
     live = LiveStack(tmp_path_factory.mktemp("dashvar"))
     try:
-        live.nats_url = live.start_nats()
-        live.start_with_demo()
-        live.manage("shell", "-c", SETUP)
-        live.spawn("bridge", sys.executable, "manage.py", "nats_bridge")
-        live.wait_for_log(live.var_dir / "bridge.log", "reading FLAGSTREAM_UPDATES")
+        start_companies_with_bridge(live)
         yield live
     finally:
         live.stop()

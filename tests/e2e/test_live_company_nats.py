@@ -45,19 +45,25 @@ def nats_publish(url: str, messages: list[tuple[str, object]]) -> None:
     asyncio.run(run())
 
 
+def start_companies_with_bridge(live: LiveStack) -> None:
+    """A nats-server (JetStream), the demo and the server, a second company with a member
+    (SETUP), their login headers (``acme_user``, ``globex_user``) and a running bridge
+    (``bridge_log``)."""
+    live.nats_url = live.start_nats()
+    live.start_with_demo()
+    live.manage("shell", "-c", SETUP)
+    live.acme_user = live.bearer("admin", live.credentials["password"])
+    live.globex_user = live.bearer("globex-viewer", "pw-globex-1")
+    live.bridge_log = live.spawn("bridge", sys.executable, "manage.py", "nats_bridge")
+    live.wait_for_log(live.bridge_log, "reading FLAGSTREAM_UPDATES")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     live = LiveStack(tmp_path_factory.mktemp("natsvar"),
                      extra_env={"STREAM_PRESENCE_SECONDS": "1", "STREAM_OPS_TOKEN": "ops-1"})
     try:
-        live.nats_url = live.start_nats()
-        live.start_with_demo()
-        live.manage("shell", "-c", SETUP)
-
-        live.acme_user = live.bearer("admin", live.credentials["password"])
-        live.globex_user = live.bearer("globex-viewer", "pw-globex-1")
-        live.bridge_log = live.spawn("bridge", sys.executable, "manage.py", "nats_bridge")
-        live.wait_for_log(live.bridge_log, "reading FLAGSTREAM_UPDATES")
+        start_companies_with_bridge(live)
         yield live
     finally:
         live.stop()
@@ -70,7 +76,8 @@ def bridge_report(stack) -> dict:
     return response.json()["bridge"]
 
 
-def wait_for(check, timeout: float = 15):
+def wait_for(check, timeout: float = 20):
+    """``check()`` until it returns something true; the last value either way."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()

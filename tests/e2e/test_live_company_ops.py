@@ -6,13 +6,11 @@ real nats-server and the bridge (issue 12, item 4): /stream/stats, /metrics and
 from __future__ import annotations
 
 import signal
-import sys
-import time
 
 import httpx
 import pytest
 
-from tests.e2e.test_live_company_nats import SETUP, nats_publish
+from tests.e2e.test_live_company_nats import nats_publish, start_companies_with_bridge, wait_for
 from tests.live import LiveStack, nats_available, redis_available
 from tests.sse_client import SSEReader
 
@@ -29,28 +27,11 @@ def stack(tmp_path_factory):
                      extra_env={"STREAM_PRESENCE_SECONDS": "1", "STREAM_OPS_TOKEN": "ops-2"})
     try:
         live.start_redis()
-        live.nats_url = live.start_nats()
-        live.start_with_demo()
-        live.manage("shell", "-c", SETUP)
+        start_companies_with_bridge(live)
         live.second_url = live.start_second_server()
-
-        live.acme_user = live.bearer("admin", live.credentials["password"])
-        live.globex_user = live.bearer("globex-viewer", "pw-globex-1")
-        live.bridge_log = live.spawn("bridge", sys.executable, "manage.py", "nats_bridge")
-        live.wait_for_log(live.bridge_log, "reading FLAGSTREAM_UPDATES")
         yield live
     finally:
         live.stop()
-
-
-def eventually(check, timeout: float = 20):
-    """``check()`` until it returns something true; the last value either way."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.25)
 
 
 def health(url: str) -> tuple[int, dict]:
@@ -68,7 +49,7 @@ def test_stats_metrics_health__count_both_servers_whichever_answers(stack):
         expected = {"totalConnections": 3, "activeCompanies": 2,
                     "connectionsByCompany": {"acme": 2, "globex": 1}}
         for url in (first, second):
-            stats = eventually(lambda url=url: (
+            stats = wait_for(lambda url=url: (
                 lambda body: body if body["connections"] == expected else None)(
                 httpx.get(f"{url}/stream/stats", headers=OPS).json()))
             assert stats and stats["servers"]["processes"] == 2, url
@@ -89,7 +70,7 @@ def test_stats_metrics_health__count_both_servers_whichever_answers(stack):
     finally:
         for reader in readers:
             reader.close()
-    gone = eventually(lambda: (lambda body: body if body["connections"]["totalConnections"] == 0
+    gone = wait_for(lambda: (lambda body: body if body["connections"]["totalConnections"] == 0
                                else None)(httpx.get(f"{first}/stream/stats", headers=OPS).json()))
     assert gone, "closed streams still counted"
     delivered = httpx.get(f"{first}/metrics", headers=OPS).text
@@ -99,13 +80,13 @@ def test_stats_metrics_health__count_both_servers_whichever_answers(stack):
 def test_health__503_while_nats_is_down__200_when_it_is_back(stack):
     nats_log = next(log for _, log in stack.processes if log.name == "nats.log")
     stack.stop_process(nats_log)
-    down = eventually(lambda: (lambda answer: answer if answer[0] == 503 else None)(
+    down = wait_for(lambda: (lambda answer: answer if answer[0] == 503 else None)(
         health(stack.second_url)))
     assert down, "health stayed 200 with NATS stopped"
     assert down[1]["status"] == "unavailable"
     assert any(reason.startswith("bridge: not connected") for reason in down[1]["reasons"])
     stack.start_nats()  # same port, same JetStream store
-    assert eventually(lambda: health(stack.base_url)[0] == 200, timeout=40), \
+    assert wait_for(lambda: health(stack.base_url)[0] == 200, timeout=40), \
         health(stack.base_url)
     acme = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", stack.acme_user)
     try:
@@ -123,4 +104,4 @@ def test_health__503_while_redis_is_down__200_when_it_is_back(stack):
     assert code == 503 and body["status"] == "unavailable"
     assert any(reason.startswith("redis:") for reason in body["reasons"]), body
     stack.start_redis()
-    assert eventually(lambda: health(stack.base_url)[0] == 200), health(stack.base_url)
+    assert wait_for(lambda: health(stack.base_url)[0] == 200), health(stack.base_url)
