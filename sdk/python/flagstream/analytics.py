@@ -40,8 +40,7 @@ class EventRecorder:
         self.max_events = max_events
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._counts: dict[tuple, int] = {}  # (flag, variant, reason, context id) → n
-        self._summary: dict[tuple, int] = {}  # (flag, variant) → n
+        self._counts: dict[tuple, int] = {}  # (flag, variant, reason, context id) → n, raw
         self._events: list[dict] = []
         self._started: str | None = None
         self._pending: deque = deque(maxlen=max_pending)  # (payload id, body)
@@ -54,20 +53,18 @@ class EventRecorder:
 
     def record(self, flag_key: str, variant: str | None, reason: str | None,
                context_id: str | None) -> None:
-        if not KEY.match(flag_key):  # the server would refuse the whole payload for it
-            self.skipped += 1
-            return
-        variant = (variant or "default")[:200]
-        reason = reason if reason and REASON.match(reason) else "UNKNOWN"
-        context_id = context_id[:200] if context_id else None
+        """Count one evaluation. On every evaluation's path, so it only counts: keys are
+        checked and cleaned once per flush, in :meth:`_take`."""
+        key = (flag_key, variant, reason, context_id)
         with self._lock:
-            self._started = self._started or _now_iso()
-            key = (flag_key, variant, reason or "UNKNOWN", context_id)
-            if context_id and (key in self._counts or len(self._counts) < self.max_contexts):
-                self._counts[key] = self._counts.get(key, 0) + 1
-            else:
-                summary_key = (flag_key, variant)
-                self._summary[summary_key] = self._summary.get(summary_key, 0) + 1
+            if self._started is None:
+                self._started = _now_iso()
+            counts = self._counts
+            n = counts.get(key)
+            if n is None and context_id and len(counts) >= self.max_contexts:
+                key = (flag_key, variant, reason, None)  # too many: a summary count only
+                n = counts.get(key)
+            counts[key] = (n or 0) + 1
 
     def track(self, name: str, context_id: str | None = None, value: float | None = None,
               details: dict | None = None) -> None:
@@ -88,11 +85,27 @@ class EventRecorder:
             self._events.append(event)
 
     def _take(self) -> dict | None:
-        """What was recorded since the last flush, as one request body (None: nothing)."""
+        """What was recorded since the last flush, as one request body (None: nothing).
+        Evaluations are checked here, once per distinct key: a flag key the server would
+        refuse (it would refuse the whole payload) is skipped; a missing variant is "error"
+        for an error and "default" otherwise; an unknown reason is UNKNOWN; those without a
+        context id are summary counts."""
         with self._lock:
-            counts, summary, events = self._counts, self._summary, self._events
-            started = self._started
-            self._counts, self._summary, self._events, self._started = {}, {}, [], None
+            raw, events, started = self._counts, self._events, self._started
+            self._counts, self._events, self._started = {}, [], None
+        counts: dict[tuple, int] = {}
+        summary: dict[tuple, int] = {}
+        for (flag, variant, reason, context), n in raw.items():
+            if not isinstance(flag, str) or not KEY.match(flag):
+                self.skipped += 1
+                continue
+            variant = (variant or ("error" if reason == "ERROR" else "default"))[:200]
+            if context:
+                reason = reason if reason and REASON.match(reason) else "UNKNOWN"
+                key = (flag, variant, reason, str(context)[:200])
+                counts[key] = counts.get(key, 0) + n
+            else:
+                summary[(flag, variant)] = summary.get((flag, variant), 0) + n
         if not (counts or summary or events):
             return None
         body: dict = {}

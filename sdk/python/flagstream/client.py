@@ -105,10 +105,8 @@ class FlagstreamClient:
             result = error_result(flag_key, GENERAL, str(exc))
         if self.analytics is not None:
             key = context.get("targetingKey") if isinstance(context, dict) else None
-            try:
-                self.analytics.record(str(flag_key), result.variant or (
-                    "error" if result.reason == ERROR else None), result.reason,
-                    None if key is None else str(key))
+            try:  # checked and cleaned once per flush (flagstream.analytics)
+                self.analytics.record(flag_key, result.variant, result.reason, key)
             except Exception:  # noqa: BLE001 - counting must never break an evaluation
                 logger.debug("flagstream: evaluation not counted", exc_info=True)
         return result

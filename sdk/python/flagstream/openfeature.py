@@ -46,7 +46,7 @@ class AnalyticsHook(Hook):
         reason = _text(getattr(details, "reason", None))
         variant = getattr(details, "variant", None)
         if variant is None and getattr(details, "error_code", None) is not None:
-            variant, reason = "error", "ERROR"
+            reason = "ERROR"  # counted as variant "error"
         self.recorder.record(hook_context.flag_key, variant, reason,
                              getattr(context, "targeting_key", None) if context else None)
 
