@@ -19,6 +19,8 @@ class IngestPayload(models.Model):
     evaluations = models.PositiveIntegerField(default=0)
     summary_counts = models.PositiveBigIntegerField(default=0)
     custom_events = models.PositiveIntegerField(default=0)
+    # What the rollups need of the batch (analytics.digest), stored with it.
+    digest = models.BinaryField(default=b"")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["environment", "payload_id"],
@@ -46,9 +48,7 @@ class EvaluationEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["environment", "flag_key", "timestamp"],
-                                name="analytics_eval_env_flag_ts"),
-                   # the rollup recounts distinct contexts of the periods new rows touch
-                   models.Index(fields=["timestamp"], name="analytics_eval_ts")]
+                                name="analytics_eval_env_flag_ts")]
 
     def __str__(self):
         return f"{self.flag_key}={self.variant}"
@@ -69,8 +69,7 @@ class CustomEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["environment", "name", "timestamp"],
-                                name="analytics_custom_env_name_ts"),
-                   models.Index(fields=["timestamp"], name="analytics_custom_ts")]
+                                name="analytics_custom_env_name_ts")]
 
     def __str__(self):
         return self.name
@@ -121,7 +120,8 @@ class Kind(models.TextChoices):
 
 class ContextCount(models.Model):
     """Distinct contexts per environment, subject (flag and variant, or event name) and period
-    (an hour or a day): exact, recounted from the raw rows whenever new ones touch it."""
+    (an hour or a day). An hour keeps the set of its contexts' hashes (``members``, int64
+    little-endian) while an event for it can still arrive, so new ones are added exactly."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
                                     db_index=False)
@@ -131,6 +131,7 @@ class ContextCount(models.Model):
     span = models.CharField(max_length=1, choices=Span.choices)
     period = models.DateTimeField()
     contexts = models.PositiveBigIntegerField(default=0)
+    members = models.BinaryField(default=b"", blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(
@@ -139,7 +140,7 @@ class ContextCount(models.Model):
 
 
 class RollupCursor(models.Model):
-    """How far the rollups have read each raw table (the last id counted)."""
+    """How far the rollups have read (``payloads``: the last payload id counted)."""
 
     name = models.CharField(max_length=40, unique=True)
     last_id = models.BigIntegerField(default=0)

@@ -1,19 +1,23 @@
-"""Rollups of the raw SDK events, in SQL: per environment, flag, variant, reason and hour the
-evaluations; per environment, name and hour the custom events' count and value sum; per hour
-and per day the distinct contexts of each flag variant and event name.
+"""Rollups of the SDK events: per environment, flag, variant, reason and hour the evaluations;
+per environment, name and hour the custom events' count and value sum; per hour and per day
+the distinct contexts of each flag variant and event name.
 
-**Incremental**: each run reads only the raw rows after its cursor (RollupCursor, the last id
-counted) and adds them to the rollups (``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``).
-Distinct contexts stay exact because a period the new rows touch is recounted
-(``COUNT(DISTINCT)``) from all its raw rows, which are kept as long as an event for it can
-still arrive (ANALYTICS_RAW_RETENTION_DAYS). **Idempotent**: the cursor moves
-in the transaction that adds the rows, so a run repeated, or two at once, count nothing twice.
-Rows are read up to the newest one received ANALYTICS_ROLLUP_SETTLE_SECONDS ago: an id is
-taken when a row is inserted, so a batch still committing could otherwise land behind the
-cursor and be missed.
+They are made from the batches' digests (analytics.digest), stored at ingest with each
+accepted payload in the transaction that stored its raw rows.
 
-``rollups_rebuild(since)`` (``manage.py rollup_analytics --since``) recounts every hour from
-``since`` from the raw rows still kept.
+**Incremental**: a run reads the payloads after its cursor (RollupCursor ``payloads``, the last
+payload id counted) and adds their digests to the rollups: the cost is the new batches, plus
+reading the context sets of the hours they touch and of those hours' days. **Exact** distinct
+contexts: each hour's set of context hashes is kept (``ContextCount.members``) as long as an
+event for that hour can still arrive (ANALYTICS_RAW_RETENTION_DAYS and a day), so a new batch
+adds only the contexts the hour had not seen, and a day's count is the union of its hours.
+**Idempotent**: the cursor moves in the transaction that adds the batches, so a run repeated,
+or two at once, count nothing twice. Payloads are read up to the newest one received
+ANALYTICS_ROLLUP_SETTLE_SECONDS ago: an id is taken when a row is inserted, so a batch still
+committing could otherwise land behind the cursor and be missed.
+
+``rollups_rebuild(since)`` (``manage.py rollup_analytics --since``) recounts every day from
+``since``'s from the payloads still kept.
 """
 
 from __future__ import annotations
@@ -21,36 +25,30 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from flags.models import Environment
+from streaming.rows import rows_upsert
+
+from .digest import digest_read
 from .models import (
     ContextCount,
-    CustomEvent,
     CustomRollup,
-    EvaluationEvent,
     EvaluationRollup,
+    IngestPayload,
     RollupCursor,
+    Span,
 )
 
-EVALUATIONS, CUSTOM = "evaluations", "custom"
-TS = '"timestamp"'  # a column named like a type: quoted in every SQL here
-
-
-def period(column: str, span: str) -> str:
-    """SQL for the start of the hour (``h``) or day (``d``) of a UTC timestamp column."""
-    if connection.vendor == "postgresql":
-        return f"date_trunc('{'hour' if span == 'h' else 'day'}', {column})"
-    # SQLite keeps UTC datetimes as text: cut it to the hour or the day, same format.
-    return f"strftime('{'%%Y-%%m-%%d %%H:00:00' if span == 'h' else '%%Y-%%m-%%d 00:00:00'}', " \
-           f"{column})"
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+CURSOR = "payloads"
+CHUNK = 5_000  # payloads merged in one transaction (memory: ~8 MB per million contexts)
+DAY = 86_400
+EMPTY = np.empty(0, dtype="<i8")
+CONTEXT_COLUMNS = ["environment_id", "kind", "subject", "variant", "span", "period", "contexts",
+                   "members"]
 
 
 @dataclass
@@ -64,166 +62,200 @@ class RollupResult:
         return self.evaluation_rows + self.custom_rows
 
 
-def _range(cursor_name: str, model, settle_before) -> tuple[int, int]:
-    """(last id counted, newest id to count now) for ``model``, its cursor row locked."""
-    RollupCursor.objects.get_or_create(name=cursor_name)
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _moment(seconds: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+
+
+def _seconds(moment) -> int:
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp())
+
+
+@dataclass
+class Merged:
+    """What a run's payloads add up to, keyed with the environment and the hour in seconds."""
+
+    evaluations: dict = field(default_factory=dict)  # (env, flag, variant, reason, hour) → n
+    custom: dict = field(default_factory=dict)  # (env, name, hour) → [count, sum]
+    contexts: dict = field(default_factory=dict)  # (env, kind, subject, variant, hour) → [arrays]
+    environments: set = field(default_factory=set)
+    evaluation_rows: int = 0
+    custom_rows: int = 0
+
+
+def _merge(payloads, since: int | None = None) -> Merged:
+    """Add up the digests of ``payloads`` ((environment id, digest) pairs), keeping only hours
+    from ``since`` when given (a rebuild)."""
+    merged = Merged()
+    evaluations, custom, contexts = merged.evaluations, merged.custom, merged.contexts
+    for env, blob in payloads:
+        digest = digest_read(blob)
+        if digest is None:
+            continue
+        merged.environments.add(env)
+        merged.evaluation_rows += digest.rows[0]
+        merged.custom_rows += digest.rows[1]
+        for flag, variant, reason, hour, n in digest.evaluations:
+            if since is None or hour >= since:
+                key = (env, flag, variant, reason, hour)
+                evaluations[key] = evaluations.get(key, 0) + n
+        for name, hour, n, total in digest.custom:
+            if since is None or hour >= since:
+                sums = custom.get((env, name, hour))
+                if sums is None:
+                    custom[(env, name, hour)] = [n, total]
+                else:
+                    sums[0] += n
+                    sums[1] += total
+        for kind, subject, variant, hour, hashes in digest.contexts:
+            if since is None or hour >= since:
+                parts = contexts.get((env, kind, subject, variant, hour))
+                if parts is None:
+                    contexts[(env, kind, subject, variant, hour)] = [hashes]
+                else:
+                    parts.append(hashes)
+    return merged
+
+
+def _add_evaluations(merged: Merged) -> None:
+    rows_upsert(EvaluationRollup, ["environment_id", "flag_key", "variant", "reason", "hour",
+                                   "evaluations"],
+                [[env, flag, variant, reason, _moment(hour), n]
+                 for (env, flag, variant, reason, hour), n in merged.evaluations.items()],
+                unique=["environment_id", "flag_key", "variant", "reason", "hour"],
+                update={"evaluations": f"{_table(EvaluationRollup)}.evaluations + "
+                                       "excluded.evaluations"})
+
+
+def _add_custom(merged: Merged) -> None:
+    table, count = _table(CustomRollup), connection.ops.quote_name("count")
+    rows_upsert(CustomRollup, ["environment_id", "name", "hour", "count", "value_sum"],
+                [[env, name, _moment(hour), n, total]
+                 for (env, name, hour), (n, total) in merged.custom.items()],
+                unique=["environment_id", "name", "hour"],
+                update={"count": f"{table}.{count} + excluded.{count}",
+                        "value_sum": f"{table}.value_sum + excluded.value_sum"})
+
+
+def _distinct(hashes: np.ndarray) -> np.ndarray:
+    """The distinct values of ``hashes``, sorted (several times faster than ``np.unique`` for
+    the arrays here)."""
+    hashes = np.sort(hashes)
+    if len(hashes) < 2:
+        return hashes
+    keep = np.empty(len(hashes), dtype=bool)
+    keep[0] = True
+    np.not_equal(hashes[1:], hashes[:-1], out=keep[1:])
+    return hashes[keep]
+
+
+def _add_contexts(merged: Merged) -> None:
+    """Union each touched hour's new context hashes with the ones it has; recount the hours
+    and their days (a day: the union of its hours' sets)."""
+    if not merged.contexts:
+        return
+    days = {(env, kind, subject, variant, hour - hour % DAY)
+            for env, kind, subject, variant, hour in merged.contexts}
+    envs = {key[0] for key in days}
+    every_hour = [_moment(day + n * 3600) for day in {key[4] for key in days} for n in range(24)]
+    # Every stored hour of the touched days: the touched hours' members to add to, the others'
+    # for their days' unions.
+    stored: dict = {}
+    for env, kind, subject, variant, period, n, members in ContextCount.objects.filter(
+            span=Span.HOUR, environment_id__in=envs, period__in=every_hour).values_list(
+            "environment_id", "kind", "subject", "variant", "period", "contexts", "members"):
+        hour = _seconds(period)
+        if (env, kind, subject, variant, hour - hour % DAY) in days:
+            stored[(env, kind, subject, variant, hour)] = (
+                n, np.frombuffer(bytes(members), dtype="<i8") if members else EMPTY)
+    rows = []  # ContextCount columns: CONTEXT_COLUMNS
+    day_parts: dict = {}
+    for key, parts in merged.contexts.items():
+        before, members = stored.pop(key, (0, EMPTY))
+        union = _distinct(np.concatenate([members, *parts]))
+        env, kind, subject, variant, hour = key
+        day_parts.setdefault((env, kind, subject, variant, hour - hour % DAY), []).append(union)
+        # Never below what was counted before: a set emptied by the trim keeps its count.
+        rows.append([env, kind, subject, variant, Span.HOUR, _moment(hour),
+                     max(before, len(union)), union.tobytes()])
+    for (env, kind, subject, variant, hour), (_n, members) in stored.items():
+        day_parts.setdefault((env, kind, subject, variant, hour - hour % DAY), []).append(members)
+    day_before = {(env, kind, subject, variant, _seconds(period)): n
+                  for env, kind, subject, variant, period, n in ContextCount.objects.filter(
+                      span=Span.DAY, environment_id__in=envs,
+                      period__in=sorted({_moment(key[4]) for key in days})).values_list(
+                      "environment_id", "kind", "subject", "variant", "period", "contexts")}
+    for key, parts in day_parts.items():
+        env, kind, subject, variant, day = key
+        count = len(_distinct(np.concatenate(parts))) if len(parts) > 1 else len(parts[0])
+        rows.append([env, kind, subject, variant, Span.DAY, _moment(day),
+                     max(day_before.get(key, 0), count), b""])
+    rows_upsert(ContextCount, CONTEXT_COLUMNS, rows, unique=CONTEXT_COLUMNS[:6],
+                update={"contexts": "excluded.contexts", "members": "excluded.members"})
+
+
+def _apply(merged: Merged, result: RollupResult) -> None:
+    _add_evaluations(merged)
+    _add_custom(merged)
+    _add_contexts(merged)
+    result.evaluation_rows += merged.evaluation_rows
+    result.custom_rows += merged.custom_rows
+    for env, organization in Environment.objects.filter(pk__in=merged.environments) \
+            .values_list("pk", "project__organization_id"):
+        result.organizations.setdefault(organization, set()).add(env)
+
+
+def _lock_cursor() -> int:
+    """The last payload id counted, with the cursor's row locked until the transaction ends."""
+    RollupCursor.objects.get_or_create(name=CURSOR)
     # Writing first takes the lock at once (SQLite: the write lock; PostgreSQL: the row's), so
     # a second run waits here and then reads the cursor the first one moved.
-    RollupCursor.objects.filter(name=cursor_name).update(updated=timezone.now())
-    low = RollupCursor.objects.get(name=cursor_name).last_id
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MAX(id) FROM {_table(model)} WHERE id > %s AND received_at < %s",
-                       [low, settle_before])
-        high = cursor.fetchone()[0]
-    return low, high or low
-
-
-def _evaluations(low: int, high: int, hour_from=None, day_from=None) -> None:
-    """Add raw evaluations (low, high] (only those from ``hour_from`` to the hourly figures
-    and from ``day_from`` to the daily ones, when given: a rebuild)."""
-    raw, q = _table(EvaluationEvent), connection.ops.quote_name
-    hour = period(TS, "h")
-    since, extra = _since(hour_from)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(EvaluationRollup)} (environment_id, flag_key, variant, reason, "
-            f"hour, evaluations) SELECT environment_id, flag_key, variant, reason, {hour}, "
-            f"SUM({q('count')}) FROM {raw} WHERE id > %s AND id <= %s{since} "
-            f"GROUP BY environment_id, flag_key, variant, reason, {hour} "
-            f"ON CONFLICT (environment_id, flag_key, variant, reason, hour) DO UPDATE SET "
-            f"evaluations = {_table(EvaluationRollup)}.evaluations + excluded.evaluations",
-            [low, high, *extra])
-    _contexts(raw, "e", "flag_key", "variant", "h", low, high, hour_from)
-    _contexts(raw, "e", "flag_key", "variant", "d", low, high, day_from)
-
-
-def _custom(low: int, high: int, hour_from=None, day_from=None) -> None:
-    raw, q = _table(CustomEvent), connection.ops.quote_name
-    hour, rollup = period(TS, "h"), _table(CustomRollup)
-    since, extra = _since(hour_from)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {rollup} (environment_id, name, hour, {q('count')}, value_sum) "
-            f"SELECT environment_id, name, {hour}, COUNT(*), COALESCE(SUM(value), 0) "
-            f"FROM {raw} WHERE id > %s AND id <= %s{since} "
-            f"GROUP BY environment_id, name, {hour} "
-            f"ON CONFLICT (environment_id, name, hour) DO UPDATE SET "
-            f"{q('count')} = {rollup}.{q('count')} + excluded.{q('count')}, "
-            f"value_sum = {rollup}.value_sum + excluded.value_sum",
-            [low, high, *extra])
-    _contexts(raw, "c", "name", "''", "h", low, high, hour_from)
-    _contexts(raw, "c", "name", "''", "d", low, high, day_from)
-
-
-def _param(moment):
-    """A datetime as the database compares it with a stored one (SQLite: UTC text)."""
-    return connection.ops.adapt_datetimefield_value(moment)
-
-
-def _since(moment) -> tuple[str, list]:
-    return ("", []) if moment is None else (f" AND {TS} >= %s", [_param(moment)])
-
-
-def _period_start(value, span: str) -> datetime.datetime:
-    if isinstance(value, str):  # SQLite hands back the stored text
-        value = parse_datetime(value)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=datetime.UTC)
-    value = value.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-    return value.replace(hour=0) if span == "d" else value
-
-
-def _contexts(raw: str, kind: str, subject: str, variant: str, span: str, low: int,
-              high: int, moment=None) -> None:
-    """Recount the distinct contexts of every period (an hour or a day) that raw rows
-    (low, high] (from ``moment``) fall in, from all the raw rows of those periods.
-
-    Raw rows are kept as long as an event for a period can still arrive, so the count is
-    exact; a period whose oldest rows were already trimmed keeps the larger count it had."""
-    when = period(TS, span)
-    since, extra = _since(moment)
-    counts = _table(ContextCount)
-    # A constant variant (custom events: '') is not grouped by (PostgreSQL refuses it).
-    group = ", ".join(["environment_id", subject] + ([variant] if variant != "''" else [])
-                      + [when])
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN({TS}), MAX({TS}) FROM {raw} WHERE id > %s AND id <= %s "
-                       f"AND context_id <> ''{since}", [low, high, *extra])
-        first, last = cursor.fetchone()
-        if first is None:
-            return
-        start = _period_start(first, span)
-        end = _period_start(last, span) + (datetime.timedelta(days=1) if span == "d"
-                                           else datetime.timedelta(hours=1))
-        cursor.execute(
-            f"INSERT INTO {counts} (environment_id, kind, subject, variant, span, period, "
-            f"contexts) SELECT environment_id, %s, {subject}, {variant}, %s, {when}, "
-            f"COUNT(DISTINCT context_id) FROM {raw} WHERE {TS} >= %s AND {TS} < %s "
-            f"AND context_id <> '' AND (environment_id, {subject}, {variant}, {when}) IN ("
-            f"SELECT DISTINCT environment_id, {subject}, {variant}, {when} FROM {raw} "
-            f"WHERE id > %s AND id <= %s AND context_id <> ''{since}) "
-            f"GROUP BY {group} "
-            f"ON CONFLICT (environment_id, kind, subject, variant, span, period) DO UPDATE SET "
-            f"contexts = CASE WHEN excluded.contexts > {counts}.contexts "
-            f"THEN excluded.contexts ELSE {counts}.contexts END",
-            [kind, span, _param(start), _param(end), low, high, *extra])
-
-
-def _touched(model, low: int, high: int) -> tuple[dict, int]:
-    """(organization id → {environment ids}, how many rows) of raw rows (low, high]."""
-    out: dict[int, set] = {}
-    rows = 0
-    for organization, environment, n in (
-            model.objects.filter(id__gt=low, id__lte=high)
-            .values("environment__project__organization_id", "environment_id")
-            .annotate(n=Count("id"))
-            .values_list("environment__project__organization_id", "environment_id", "n")):
-        out.setdefault(organization, set()).add(environment)
-        rows += n
-    return out, rows
-
-
-# Each raw table: its cursor's name, its model, how its rows are added, the result's field.
-TABLES = ((EVALUATIONS, EvaluationEvent, _evaluations, "evaluation_rows"),
-          (CUSTOM, CustomEvent, _custom, "custom_rows"))
+    RollupCursor.objects.filter(name=CURSOR).update(updated=timezone.now())
+    return RollupCursor.objects.get(name=CURSOR).last_id
 
 
 def rollups_run() -> RollupResult:
-    """Add the raw rows received since the last run to the rollups (one transaction)."""
+    """Add the payloads received since the last run to the rollups (a transaction for every
+    CHUNK payloads)."""
     settle_before = timezone.now() - datetime.timedelta(
         seconds=settings.ANALYTICS_ROLLUP_SETTLE_SECONDS)
     result = RollupResult()
-    with transaction.atomic():
-        for name, model, add, field_name in TABLES:
-            low, high = _range(name, model, settle_before)
-            if high <= low:
-                continue
-            add(low, high)
-            touched, rows = _touched(model, low, high)
-            for organization, environments in touched.items():
-                result.organizations.setdefault(organization, set()).update(environments)
-            RollupCursor.objects.filter(name=name).update(last_id=high)
-            setattr(result, field_name, rows)
-    return result
+    while True:
+        with transaction.atomic():
+            low = _lock_cursor()
+            high = IngestPayload.objects.filter(id__gt=low, received_at__lt=settle_before) \
+                .order_by("-id").values_list("id", flat=True).first()
+            if high is None:
+                return result
+            chunk = list(IngestPayload.objects.filter(id__gt=low, id__lte=high)
+                         .order_by("id").values_list("id", "environment_id", "digest")[:CHUNK])
+            _apply(_merge((env, blob) for _, env, blob in chunk), result)
+            RollupCursor.objects.filter(name=CURSOR).update(last_id=chunk[-1][0])
+        if len(chunk) < CHUNK:
+            return result
 
 
 def rollups_rebuild(since: datetime.datetime) -> RollupResult:
-    """Recount from the raw rows still kept: the hourly figures from ``since``'s hour, the
-    daily distinct contexts from its day; later runs carry on from there."""
-    hour = since.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-    day = hour.replace(hour=0)
+    """Recount every day from ``since``'s (UTC) from the payloads still kept; later runs carry
+    on from there."""
+    day = since.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     result = RollupResult()
     with transaction.atomic():
-        for name in (EVALUATIONS, CUSTOM):  # locked, as a run would
-            RollupCursor.objects.get_or_create(name=name)
-            RollupCursor.objects.filter(name=name).update(updated=timezone.now())
-        EvaluationRollup.objects.filter(hour__gte=hour).delete()
-        CustomRollup.objects.filter(hour__gte=hour).delete()
-        for span, start in (("h", hour), ("d", day)):
-            ContextCount.objects.filter(span=span, period__gte=start).delete()
-        for name, model, add, field_name in TABLES:
-            high = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            add(0, high, hour, day)
-            RollupCursor.objects.filter(name=name).update(last_id=high)
-            setattr(result, field_name, model.objects.filter(timestamp__gte=day).count())
+        _lock_cursor()
+        EvaluationRollup.objects.filter(hour__gte=day).delete()
+        CustomRollup.objects.filter(hour__gte=day).delete()
+        ContextCount.objects.filter(period__gte=day).delete()
+        high = IngestPayload.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        low = 0
+        while low < high:
+            chunk = list(IngestPayload.objects.filter(id__gt=low, id__lte=high)
+                         .order_by("id").values_list("id", "environment_id", "digest")[:CHUNK])
+            _apply(_merge(((env, blob) for _, env, blob in chunk), _seconds(day)), result)
+            low = chunk[-1][0]
+        RollupCursor.objects.filter(name=CURSOR).update(last_id=high)
     return result

@@ -7,7 +7,7 @@ import datetime
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from streaming.rows import rows_insert
 from tenancy.channels import organization_updates_channel
 
 from . import rollups
+from .digest import digest_build
 from .ingest import Batch
 from .models import (
     ContextCount,
@@ -25,6 +26,7 @@ from .models import (
     EvaluationEvent,
     EvaluationRollup,
     IngestPayload,
+    Span,
 )
 
 EVALUATION_COLUMNS = ["environment_id", "flag_key", "variant", "reason", "context_id", "count",
@@ -33,9 +35,8 @@ CUSTOM_COLUMNS = ["environment_id", "name", "context_id", "value", "details", "t
                   "received_at"]
 
 
-def _accepted(payload: IngestPayload) -> dict:
-    return {"evaluations": payload.evaluations, "summaryCounts": payload.summary_counts,
-            "events": payload.custom_events}
+def _accepted(evaluations: int, summary_counts: int, events: int) -> dict:
+    return {"evaluations": evaluations, "summaryCounts": summary_counts, "events": events}
 
 
 def events_ingest(environment: Environment, payload_id: str | None, batch: Batch) -> dict:
@@ -43,30 +44,82 @@ def events_ingest(environment: Environment, payload_id: str | None, batch: Batch
     answer once it has committed. A payload id already stored is answered ``duplicate`` and
     nothing is stored again; without an id one is made (no retry can be recognised then).
     Returns the 202 body."""
-    generated = payload_id is None
-    payload_id = payload_id or uuid.uuid4().hex
+    return events_ingest_many([(environment, payload_id, batch)])[0]
+
+
+def events_ingest_many(batches: list) -> list[dict]:
+    """``events_ingest`` for several ``(environment, payload id, batch)`` at once (what the
+    requests of one moment hand the group-commit writer, analytics.writer): one transaction,
+    one statement for the payload records and one COPY per raw table; one answer each."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            payload = IngestPayload.objects.create(
-                environment=environment, payload_id=payload_id, received_at=now,
-                evaluations=batch.single_evaluations, summary_counts=batch.summary_counts,
-                custom_events=len(batch.events))
-            env = environment.pk
-            rows_insert(EvaluationEvent, EVALUATION_COLUMNS,
-                        [[env, *row, now] for row in batch.evaluations])
-            rows_insert(CustomEvent, CUSTOM_COLUMNS, [[env, *row, now] for row in batch.events])
-    except IntegrityError:
-        payload = IngestPayload.objects.filter(environment=environment,
-                                               payload_id=payload_id).first()
-        if payload is None:  # not the payload's uniqueness that failed
-            raise
-        return {"payloadId": payload_id, "duplicate": True, "accepted": _accepted(payload)}
-    body = {"payloadId": payload_id, "duplicate": False, "accepted": _accepted(payload)}
-    if generated:
-        body["warning"] = ("no payloadId: send one (X-Payload-Id or payloadId) so that a "
-                           "retried batch is not counted twice")
-    return body
+    firsts: dict = {}  # (environment id, payload id) → the index of its first batch here
+    keyed = []
+    for index, (environment, payload_id, batch) in enumerate(batches):
+        key = (environment.pk, payload_id or uuid.uuid4().hex)
+        firsts.setdefault(key, index)
+        keyed.append(key)
+    with transaction.atomic():
+        stored = _payloads_insert(
+            [[env, payload_id, now, batches[index][2].single_evaluations,
+              batches[index][2].summary_counts, len(batches[index][2].events),
+              digest_build(batches[index][2].evaluations, batches[index][2].events)]
+             for (env, payload_id), index in firsts.items()])
+        fresh = [index for key, index in firsts.items() if key in stored]
+        rows_insert(EvaluationEvent, EVALUATION_COLUMNS,
+                    [[keyed[i][0], *row, now] for i in fresh for row in batches[i][2].evaluations])
+        rows_insert(CustomEvent, CUSTOM_COLUMNS,
+                    [[keyed[i][0], *row, now] for i in fresh for row in batches[i][2].events])
+    fresh_set = set(fresh)
+    earlier = _payloads_get([key for i, key in enumerate(keyed) if i not in fresh_set])
+    answers = []
+    for index, ((env, payload_id), (_, sent_id, batch)) in enumerate(zip(keyed, batches)):
+        if index in fresh_set:
+            body = {"payloadId": payload_id, "duplicate": False, "accepted": _accepted(
+                batch.single_evaluations, batch.summary_counts, len(batch.events))}
+            if sent_id is None:
+                body["warning"] = ("no payloadId: send one (X-Payload-Id or payloadId) so that "
+                                   "a retried batch is not counted twice")
+        else:
+            body = {"payloadId": payload_id, "duplicate": True,
+                    "accepted": _accepted(*earlier[(env, payload_id)])}
+        answers.append(body)
+    return answers
+
+
+PAYLOAD_COLUMNS = ["environment_id", "payload_id", "received_at", "evaluations",
+                   "summary_counts", "custom_events", "digest"]
+
+
+def _payloads_insert(rows: list) -> set:
+    """Insert payload records, skipping ids already stored; the (environment id, payload id)
+    of those inserted."""
+    ops = connection.ops
+    table = ops.quote_name(IngestPayload._meta.db_table)
+    names = ", ".join(ops.quote_name(c) for c in PAYLOAD_COLUMNS)
+    inserted = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):  # under SQLite's limit on parameters
+            part = rows[start:start + 500]
+            values = ", ".join(["(" + ", ".join(["%s"] * len(PAYLOAD_COLUMNS)) + ")"] * len(part))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {values} ON CONFLICT (environment_id, "
+                f"payload_id) DO NOTHING RETURNING environment_id, payload_id",
+                [ops.adapt_datetimefield_value(v) if i == 2 else v
+                 for row in part for i, v in enumerate(row)])
+            inserted.update((env, payload_id) for env, payload_id in cursor.fetchall())
+    return inserted
+
+
+def _payloads_get(keys: list) -> dict:
+    """(environment id, payload id) → what the stored payload accepted, for ``keys``."""
+    found = {}
+    for env in {env for env, _ in keys}:
+        ids = [payload_id for e, payload_id in keys if e == env]
+        for payload_id, n, summary, events in IngestPayload.objects.filter(
+                environment_id=env, payload_id__in=ids).values_list(
+                "payload_id", "evaluations", "summary_counts", "custom_events"):
+            found[(env, payload_id)] = (n, summary, events)
+    return found
 
 
 def analytics_rollup() -> rollups.RollupResult:
@@ -100,6 +153,9 @@ def analytics_trim() -> dict:
     now = timezone.now()
     raw_before = now - datetime.timedelta(days=settings.ANALYTICS_RAW_RETENTION_DAYS)
     rollup_before = now - datetime.timedelta(days=settings.ANALYTICS_ROLLUP_RETENTION_DAYS)
+    # An hour's context set is needed while an event for its day can arrive.
+    ContextCount.objects.filter(span=Span.HOUR, period__lt=raw_before - datetime.timedelta(
+        days=1)).exclude(members=b"").update(members=b"")
     return {
         "evaluations": EvaluationEvent.objects.filter(received_at__lt=raw_before).delete()[0],
         "events": CustomEvent.objects.filter(received_at__lt=raw_before).delete()[0],

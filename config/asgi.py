@@ -3,7 +3,8 @@
 HTTP goes to Django, except the long-lived SSE streams, which ``streaming.routing`` serves
 directly (no thread or database connection per open stream) unless Pushpin proxies them (then
 Django answers with GRIP instructions), and agent CLIs' ``POST /api/ingest``, which
-``sessions_app.asgi`` serves without a thread per request. WebSocket ``/ws`` goes to the
+``sessions_app.asgi`` serves without a thread per request, as ``analytics.asgi`` serves SDKs'
+``POST /api/sdk/events`` and ``/api/sdk/track``. WebSocket ``/ws`` goes to the
 channels consumer.
 """
 
@@ -15,7 +16,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 django_asgi_app = get_asgi_application()
 
-from sessions_app.asgi import with_ingest  # noqa: E402  (needs Django set up first)
+from analytics.asgi import with_sdk_ingest  # noqa: E402  (needs Django set up first)
+from sessions_app.asgi import with_ingest  # noqa: E402
 from streaming.routing import application  # noqa: E402
 
-application = with_ingest(application(django_asgi_app))
+application = with_sdk_ingest(with_ingest(application(django_asgi_app)))

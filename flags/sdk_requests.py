@@ -35,6 +35,12 @@ def sdk_key_admit(header, query, *, scope: str = "sdk", require_server: bool = F
     Raises ``SDKAuthError`` (401/403) or ``RateLimited`` (429).
     """
     sdk_key = authenticate_sdk_request(raw_key_from(header, query), require_server=require_server)
+    return sdk_key_rate_counted(sdk_key, scope, per_minute)
+
+
+def sdk_key_rate_counted(sdk_key: SDKKey, scope: str, per_minute: int | None = None) -> SDKKey:
+    """Count a request of ``sdk_key`` against its limit for ``scope`` (``per_minute``,
+    SDK_RATE_LIMIT_PER_MINUTE by default; 0 = none): ``RateLimited`` past it."""
     limit = settings.SDK_RATE_LIMIT_PER_MINUTE if per_minute is None else per_minute
     retry = rate_limit_hit(scope, sdk_key.pk, limit)
     if retry is not None:

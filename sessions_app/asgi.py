@@ -11,16 +11,14 @@ once in a worker thread. Everything else, and the in-process test client, goes t
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 
 from django.conf import settings
 
+from tenancy.api.admission import asgi_answer, asgi_body, asgi_headers, asgi_method_refused
 from tenancy.models import APIKeyScope
 from tenancy.selectors import api_key_authenticate_recent, api_key_remembered
 
 from .api.admission import (
-    Refused,
     bearer_key,
     ingest_event_checked,
     parse_json,
@@ -29,43 +27,15 @@ from .api.admission import (
 )
 from .services import writer
 
-logger = logging.getLogger(__name__)
 PATH = "/api/ingest"
 
 
-async def _body(receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("the client left")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send_json(send, status: int, body: dict, headers: dict | None = None) -> None:
-    payload = json.dumps(body).encode()
-    head = [(b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode())]
-    head += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": payload})
-
-
 async def ingest(scope, receive, send) -> None:
-    if scope["method"] != "POST":
-        await _send_json(send, 405, {"error": "method_not_allowed",
-                                     "detail": f"{scope['method']} is not allowed here"},
-                         {"Allow": "POST"})
+    if await asgi_method_refused(scope, send):
         return
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1")
-               for name, value in scope.get("headers", [])}
-    try:
+    headers = asgi_headers(scope)
+
+    async def work():
         raw_key = bearer_key(headers.get("authorization"))
         api_key = api_key_remembered(raw_key) or \
             await asyncio.to_thread(api_key_authenticate_recent, raw_key)
@@ -73,19 +43,12 @@ async def ingest(scope, receive, send) -> None:
         declared = headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > settings.INGEST_MAX_BYTES:
             raise too_large(settings.INGEST_MAX_BYTES)
-        body = parse_json(await _body(receive, settings.INGEST_MAX_BYTES))
+        body = parse_json(await asgi_body(receive, settings.INGEST_MAX_BYTES))
         event = ingest_event_checked(body, api_key, settings.INGEST_RATE_LIMIT_PER_MINUTE)
         answer = await asyncio.wrap_future(writer.enqueue(api_key, event))
-    except Refused as refused:
-        await _send_json(send, refused.status, refused.body, refused.headers)
-        return
-    except ConnectionError:
-        return
-    except Exception:  # noqa: BLE001 - answered as the Django view would: 500, JSON
-        logger.exception("ingest failed")
-        await _send_json(send, 500, {"error": "server_error", "detail": "request failed"})
-        return
-    await _send_json(send, answer.status, answer.body)
+        return answer.status, answer.body
+
+    await asgi_answer(send, work, "ingest")
 
 
 def with_ingest(inner):

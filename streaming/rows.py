@@ -9,7 +9,7 @@ adapted as the ORM would adapt them.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def _adapters(model, columns: list[str]) -> list:
@@ -82,3 +82,36 @@ def rows_update(model, columns: list[str], rows: list) -> None:
     sql = f"UPDATE {table} SET {assignments} WHERE {ops.quote_name(model._meta.pk.column)} = %s"
     with connection.cursor() as cursor:
         cursor.executemany(sql, [values + [row[0]] for values, row in zip(prepared, rows)])
+
+
+def rows_upsert(model, columns: list[str], rows: list, unique: list[str],
+                update: dict[str, str]) -> None:
+    """Insert ``rows``, or where a row with the same ``unique`` columns exists, set each column
+    of ``update`` to its SQL expression (``excluded.<column>`` is the row offered; the table's
+    own value is ``<table>.<column>``). PostgreSQL: the rows are COPied to a temporary table,
+    then inserted from it in one statement; SQLite: one prepared statement run per row. Rows
+    must not repeat a key."""
+    if not rows:
+        return
+    ops = connection.ops
+    table = ops.quote_name(model._meta.db_table)
+    names = ", ".join(ops.quote_name(c) for c in columns)
+    conflict = ", ".join(ops.quote_name(c) for c in unique)
+    assignments = ", ".join(f"{ops.quote_name(c)} = {expression}"
+                            for c, expression in update.items())
+    tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
+    prepared = _prepared(model, columns, rows)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staged = ops.quote_name(f"upsert_{model._meta.db_table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "
+                           f"SELECT {names} FROM {table} WITH NO DATA")
+            with cursor.cursor.copy(f"COPY {staged} ({names}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staged}{tail}")
+            cursor.execute(f"DROP TABLE {staged}")
+            return
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){tail}"
+        for start in range(0, len(prepared), 2000):
+            cursor.executemany(sql, prepared[start:start + 2000])

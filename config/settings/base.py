@@ -274,6 +274,9 @@ ANALYTICS_MAX_ITEMS = env_int("ANALYTICS_MAX_ITEMS", 10_000)  # per request (413
 ANALYTICS_MAX_BODY_BYTES = env_int("ANALYTICS_MAX_BODY_BYTES", 5 * 1024 * 1024)
 # Per environment key: a client key is shared by every browser of a site (0 = no limit).
 ANALYTICS_RATE_LIMIT_PER_MINUTE = env_int("ANALYTICS_RATE_LIMIT_PER_MINUTE", 60_000)
+# With INGEST_GROUP_COMMIT the SDK analytics endpoints are served from ASGI and the batches of
+# one moment stored in one transaction, up to this many events (analytics/writer.py).
+ANALYTICS_GROUP_ITEMS = env_int("ANALYTICS_GROUP_ITEMS", 20_000)
 NATS_BATCH = env_int("NATS_BATCH", 500)
 # What a bridge that died held unacknowledged is delivered again after this (a new consumer's
 # setting; a batch being stored longer is kept alive with "in progress").
@@ -288,7 +291,8 @@ API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)  # ingest: a key rea
 INGEST_RATE_LIMIT_PER_MINUTE = env_int("INGEST_RATE_LIMIT_PER_MINUTE", 100)
 UPLOAD_RATE_LIMIT_PER_MINUTE = env_int("UPLOAD_RATE_LIMIT_PER_MINUTE", 10)
 INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 1024 * 1024)
-# One writer per server process commits the events arriving together (sessions_app/ingest_writer.py).
+# One writer per server process commits the events arriving together
+# (sessions_app/ingest_writer.py; the SDK analytics endpoints: analytics/writer.py).
 INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", True)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200)
 TASK_MESSAGE_TTL_MINUTES = env_int("TASK_MESSAGE_TTL_MINUTES", 60)  # agent-to-agent tasks

@@ -5,12 +5,15 @@ alike: the key and its scope, the body's size and JSON, the rate. A check that f
 from __future__ import annotations
 
 import json
+import logging
 
 from django.http import JsonResponse
 
 from tenancy.models import APIKey
 from tenancy.rate_limits import rate_limit_hit
 from tenancy.tokens import ACCESS, TokenError, token_user
+
+logger = logging.getLogger(__name__)
 
 
 class Refused(Exception):
@@ -129,3 +132,64 @@ def answer(handler, convert: dict | None = None):
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
     return view
+
+
+# Raw ASGI paths (sessions_app.asgi, analytics.asgi): the body and the JSON answer.
+
+async def asgi_body(receive, limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes (Refused 413 beyond); ConnectionError if
+    the client leaves first."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client left")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def asgi_headers(scope) -> dict:
+    return {name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])}
+
+
+async def asgi_json(send, status: int, body: dict, headers: dict | None = None) -> None:
+    payload = json.dumps(body).encode()
+    head = [(b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode())]
+    head += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def asgi_answer(send, work, what: str) -> None:
+    """Answer a raw ASGI request with what ``await work()`` returns, ``(status, body)``, as
+    JSON; a Refused with its answer; nothing if the client left; anything else with a 500
+    (logged), as a Django view would be answered."""
+    try:
+        status, body = await work()
+    except Refused as refused:
+        await asgi_json(send, refused.status, refused.body, refused.headers)
+        return
+    except ConnectionError:
+        return
+    except Exception:  # noqa: BLE001 - answered as the Django view would: 500, JSON
+        logger.exception("%s failed", what)
+        await asgi_json(send, 500, {"error": "server_error", "detail": "request failed"})
+        return
+    await asgi_json(send, status, body)
+
+
+async def asgi_method_refused(scope, send, allowed: str = "POST") -> bool:
+    """Answer 405 unless the request's method is ``allowed``; whether it was answered."""
+    if scope["method"] == allowed:
+        return False
+    await asgi_json(send, 405, {"error": "method_not_allowed",
+                                "detail": f"{scope['method']} is not allowed here"},
+                    {"Allow": allowed})
+    return True

@@ -162,3 +162,66 @@ def test_trim__raw_past_retention_rollups_past_theirs(development, settings):
     assert trimmed["rollups"] >= 1
     assert not EvaluationEvent.objects.exists() and not EvaluationRollup.objects.exists()
     assert CustomEvent.objects.count() == 0
+
+
+def test_digest__what_a_batch_adds_up_to():
+    from analytics.digest import context_hash, digest_build, digest_read
+    at = hours_ago(1)
+    digest = digest_read(digest_build(
+        [("checkout", "on", "SPLIT", "u1", 1, None, at), ("checkout", "on", "SPLIT", "u1", 3, None, at),
+         ("checkout", "on", "SUMMARY", "", 50, None, at)],
+        [("paid", "u2", 2.5, None, at), ("paid", "", None, None, at)]))
+    hour = int(hour_of(at).timestamp())
+    assert digest.rows == (3, 2)
+    assert sorted(map(tuple, digest.evaluations)) == [("checkout", "on", "SPLIT", hour, 4),
+                                                      ("checkout", "on", "SUMMARY", hour, 50)]
+    assert digest.custom == [["paid", hour, 2, 2.5]]
+    assert [(k, s, v, h, list(x)) for k, s, v, h, x in digest.contexts] == [
+        ("e", "checkout", "on", hour, [context_hash("u1")]),
+        ("c", "paid", "", hour, [context_hash("u2")])]
+
+
+def test_ingest_many__a_payload_id_twice_in_one_group_and_again_later(development):
+    at = hours_ago(1)
+    one = batch_read({"events": [{"name": "paid", "contextId": "u1", "timestamp": iso(at)}]})
+    two = batch_read({"events": [{"name": "paid", "contextId": "u2", "timestamp": iso(at)},
+                                 {"name": "paid", "contextId": "u3", "timestamp": iso(at)}]})
+    answers = services.events_ingest_many([(development, "x", one), (development, "x", two),
+                                           (development, None, two)])
+    assert [a["duplicate"] for a in answers] == [False, True, False]
+    assert answers[1]["accepted"] == {"evaluations": 0, "summaryCounts": 0, "events": 1}
+    assert "warning" in answers[2] and "warning" not in answers[0]
+    again = services.events_ingest_many([(development, "x", two)])
+    assert again[0]["duplicate"] and CustomEvent.objects.count() == 3
+    services.analytics_rollup()
+    assert CustomRollup.objects.get().count == 3
+
+
+def test_rollup__in_chunks_the_same_figures(development, monkeypatch):
+    for n in range(5):
+        send(development, f"k{n}", evaluations=[("checkout", "on", "SPLIT", f"u{n % 3}",
+                                                 hours_ago(n % 2))])
+    monkeypatch.setattr(rollups, "CHUNK", 2)
+    assert services.analytics_rollup().evaluation_rows == 5
+    chunked = (evaluations_by_hour(), contexts("h"), contexts("d"))
+    rollups.rollups_rebuild(hours_ago(30))
+    monkeypatch.setattr(rollups, "CHUNK", 5000)
+    rollups.rollups_rebuild(hours_ago(30))
+    assert (evaluations_by_hour(), contexts("h"), contexts("d")) == chunked
+
+
+def test_trim__old_context_sets_emptied__a_late_event_keeps_the_count(development, settings):
+    old = hours_ago(24 * 9)
+    send(development, "g", evaluations=[("checkout", "on", "SPLIT", f"u{n}", hours_ago(2))
+                                        for n in range(3)])
+    services.analytics_rollup()
+    # As if those hours were nine days old: their sets are no longer needed, and go.
+    ContextCount.objects.update(period=old)
+    services.analytics_trim()
+    assert all(not bytes(c.members) for c in ContextCount.objects.all())
+    ContextCount.objects.update(period=hour_of(hours_ago(2)))
+    ContextCount.objects.filter(span="d").update(period=hour_of(hours_ago(2)).replace(hour=0))
+    # An event for such an hour (a rollup long behind) adds to the count, never lowers it.
+    send(development, "h", evaluations=[("checkout", "on", "SPLIT", "u9", hours_ago(2))])
+    services.analytics_rollup()
+    assert ("e", "checkout", "on", hour_of(hours_ago(2)), 3) in contexts("h")
