@@ -60,8 +60,7 @@ async def sdk_ingest(scope, receive, send) -> None:
             raise too_large(limit)
         body = parse_json(await asgi_body(receive, limit))
         payload_id, batch = batch_of(scope["path"], headers.get("x-payload-id"), body)
-        return 202, await asyncio.wrap_future(
-            writer.enqueue((sdk_key.environment, payload_id, batch)))
+        return 202, await writer.answer((sdk_key.environment, payload_id, batch))
 
     await asgi_answer(send, work, "analytics ingest")
 

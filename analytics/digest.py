@@ -9,7 +9,8 @@ that (docs/BENCHMARKS.md).
 
 A digest holds, per hour of the events' timestamps:
 
-- evaluations per (flag key, variant, reason) — summary counters included;
+- evaluations per (flag key, variant, reason) — summary counters included — and the newest
+  one's timestamp;
 - custom events per name: how many, and the sum of their values;
 - the distinct contexts per (flag key, variant) and per event name, as 64-bit hashes of the
   context ids (MurmurHash3). Two different ids of one period sharing a hash would be counted
@@ -20,7 +21,7 @@ Format: a 4-byte little-endian length, a JSON header of that length, then the ha
 little-endian int64, in the order of the header's ``x`` entries::
 
     {"v": 1, "rows": [evaluation rows, custom rows],
-     "e": [[flagKey, variant, reason, hour, count], …],
+     "e": [[flagKey, variant, reason, hour, count, newest (seconds since the epoch)], …],
      "c": [[name, hour, count, valueSum], …],
      "x": [["e" | "c", subject, variant ("" for events), hour, how many hashes], …]}
 
@@ -62,7 +63,13 @@ def digest_build(evaluations: list, events: list) -> bytes:
         if hour is None:
             hour = hours[stamp] = hour_start(stamp)
         key = (flag, variant, reason, hour)
-        counts[key] = counts.get(key, 0) + count
+        total = counts.get(key)
+        if total is None:
+            counts[key] = [count, stamp]
+        else:
+            total[0] += count
+            if stamp > total[1]:
+                total[1] = stamp
         if context:
             seen = contexts.get((EVALUATION, flag, variant, hour))
             if seen is None:
@@ -91,7 +98,7 @@ def digest_build(evaluations: list, events: list) -> bytes:
         hashes.byteswap()
     header = json.dumps({
         "v": VERSION, "rows": [len(evaluations), len(events)],
-        "e": [[*key, n] for key, n in counts.items()],
+        "e": [[*key, n, newest.timestamp()] for key, (n, newest) in counts.items()],
         "c": [[name, hour, n, total] for (name, hour), (n, total) in custom.items()],
         "x": x}, separators=(",", ":")).encode()
     return len(header).to_bytes(4, "little") + header + hashes.tobytes()
@@ -100,7 +107,7 @@ def digest_build(evaluations: list, events: list) -> bytes:
 @dataclass
 class Digest:
     rows: tuple[int, int]  # raw evaluation rows, raw custom-event rows
-    evaluations: list  # [flag, variant, reason, hour, count]
+    evaluations: list  # [flag, variant, reason, hour, count, newest]
     custom: list  # [name, hour, count, value sum]
     contexts: list  # (kind, subject, variant, hour, hashes: numpy int64 array)
 

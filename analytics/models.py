@@ -35,8 +35,10 @@ class EvaluationEvent(models.Model):
     (``count`` n, ``timestamp`` its start, ``context_id`` empty). The flag key is kept as sent,
     known to the environment or not."""
 
+    # No database constraint (checking it cost a lookup per row at every commit); deleting an
+    # environment still deletes its rows (the ORM does, in one statement).
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
-                                    db_index=False)
+                                    db_index=False, db_constraint=False)
     flag_key = models.CharField(max_length=200)
     variant = models.CharField(max_length=200)
     reason = models.CharField(max_length=40)
@@ -45,10 +47,6 @@ class EvaluationEvent(models.Model):
     value = models.JSONField(null=True, blank=True)
     timestamp = models.DateTimeField()
     received_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["environment", "flag_key", "timestamp"],
-                                name="analytics_eval_env_flag_ts")]
 
     def __str__(self):
         return f"{self.flag_key}={self.variant}"
@@ -59,17 +57,13 @@ class CustomEvent(models.Model):
     and details)."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+",
-                                    db_index=False)
+                                    db_index=False, db_constraint=False)
     name = models.CharField(max_length=200)
     context_id = models.CharField(max_length=200, blank=True)
     value = models.FloatField(null=True, blank=True)
     details = models.JSONField(null=True, blank=True)
     timestamp = models.DateTimeField()
     received_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["environment", "name", "timestamp"],
-                                name="analytics_custom_env_name_ts")]
 
     def __str__(self):
         return self.name
@@ -85,6 +79,7 @@ class EvaluationRollup(models.Model):
     reason = models.CharField(max_length=40)
     hour = models.DateTimeField()
     evaluations = models.PositiveBigIntegerField(default=0)
+    last_at = models.DateTimeField(null=True, blank=True)  # the newest evaluation counted
 
     class Meta:
         constraints = [models.UniqueConstraint(

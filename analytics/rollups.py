@@ -80,7 +80,8 @@ def _seconds(moment) -> int:
 class Merged:
     """What a run's payloads add up to, keyed with the environment and the hour in seconds."""
 
-    evaluations: dict = field(default_factory=dict)  # (env, flag, variant, reason, hour) → n
+    # (env, flag, variant, reason, hour) → [n, newest evaluation (seconds)]
+    evaluations: dict = field(default_factory=dict)
     custom: dict = field(default_factory=dict)  # (env, name, hour) → [count, sum]
     contexts: dict = field(default_factory=dict)  # (env, kind, subject, variant, hour) → [arrays]
     environments: set = field(default_factory=set)
@@ -100,10 +101,15 @@ def _merge(payloads, since: int | None = None) -> Merged:
         merged.environments.add(env)
         merged.evaluation_rows += digest.rows[0]
         merged.custom_rows += digest.rows[1]
-        for flag, variant, reason, hour, n in digest.evaluations:
+        for flag, variant, reason, hour, n, newest in digest.evaluations:
             if since is None or hour >= since:
                 key = (env, flag, variant, reason, hour)
-                evaluations[key] = evaluations.get(key, 0) + n
+                total = evaluations.get(key)
+                if total is None:
+                    evaluations[key] = [n, newest]
+                else:
+                    total[0] += n
+                    total[1] = max(total[1], newest)
         for name, hour, n, total in digest.custom:
             if since is None or hour >= since:
                 sums = custom.get((env, name, hour))
@@ -123,13 +129,17 @@ def _merge(payloads, since: int | None = None) -> Merged:
 
 
 def _add_evaluations(merged: Merged) -> None:
+    table = _table(EvaluationRollup)
     rows_upsert(EvaluationRollup, ["environment_id", "flag_key", "variant", "reason", "hour",
-                                   "evaluations"],
-                [[env, flag, variant, reason, _moment(hour), n]
-                 for (env, flag, variant, reason, hour), n in merged.evaluations.items()],
+                                   "evaluations", "last_at"],
+                [[env, flag, variant, reason, _moment(hour), n, _moment(newest)]
+                 for (env, flag, variant, reason, hour), (n, newest)
+                 in merged.evaluations.items()],
                 unique=["environment_id", "flag_key", "variant", "reason", "hour"],
-                update={"evaluations": f"{_table(EvaluationRollup)}.evaluations + "
-                                       "excluded.evaluations"})
+                update={"evaluations": f"{table}.evaluations + excluded.evaluations",
+                        "last_at": f"CASE WHEN {table}.last_at IS NULL OR excluded.last_at > "
+                                   f"{table}.last_at THEN excluded.last_at ELSE {table}.last_at "
+                                   "END"})
 
 
 def _add_custom(merged: Merged) -> None:

@@ -1,16 +1,15 @@
-"""Reads for the analytics dashboards, from the rollups (and, for "last evaluated", the raw
-events still kept)."""
+"""Reads for the analytics dashboards, from the rollups."""
 
 from __future__ import annotations
 
 import datetime
 
 from django.db.models import Max, Sum
-from django.db.models.functions import TruncDay
+from django.db.models.functions import Coalesce, TruncDay
 
 from flags.models import AuditLog, Environment, Flag, Project
 
-from .models import ContextCount, CustomRollup, EvaluationEvent, EvaluationRollup, Kind, Span
+from .models import ContextCount, CustomRollup, EvaluationRollup, Kind, Span
 
 
 def _iso(moment) -> str | None:
@@ -78,18 +77,11 @@ def flag_summaries(project: Project, environments: list[Environment], start, end
 
 
 def _last_evaluated(env_ids, keys) -> dict:
-    """(environment id, flag key) → the newest evaluation: from the raw events kept, else the
-    newest hour rolled up."""
-    last = {(e, k): t for e, k, t in EvaluationRollup.objects.filter(
+    """(environment id, flag key) → the newest evaluation rolled up."""
+    return {(e, k): t for e, k, t in EvaluationRollup.objects.filter(
         environment_id__in=env_ids, flag_key__in=keys, evaluations__gt=0)
-        .values("environment_id", "flag_key").annotate(t=Max("hour"))
+        .values("environment_id", "flag_key").annotate(t=Max(Coalesce("last_at", "hour")))
         .values_list("environment_id", "flag_key", "t")}
-    for e, k, t in (EvaluationEvent.objects.filter(environment_id__in=env_ids, flag_key__in=keys)
-                    .values("environment_id", "flag_key").annotate(t=Max("timestamp"))
-                    .values_list("environment_id", "flag_key", "t")):
-        if last.get((e, k)) is None or t > last[(e, k)]:
-            last[(e, k)] = t
-    return last
 
 
 def stale_flags(project: Project, environments: list[Environment], days: int, now) -> list:

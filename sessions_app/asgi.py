@@ -45,7 +45,7 @@ async def ingest(scope, receive, send) -> None:
             raise too_large(settings.INGEST_MAX_BYTES)
         body = parse_json(await asgi_body(receive, settings.INGEST_MAX_BYTES))
         event = ingest_event_checked(body, api_key, settings.INGEST_RATE_LIMIT_PER_MINUTE)
-        answer = await asyncio.wrap_future(writer.enqueue(api_key, event))
+        answer = await writer.answer((api_key, event))
         return answer.status, answer.body
 
     await asgi_answer(send, work, "ingest")

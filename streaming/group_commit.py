@@ -1,8 +1,8 @@
 """Group commit: one writer thread per server process commits together what requests hand in
 at the same moment, so that many small writes pay one transaction and one commit.
 
-A request hands its item to ``enqueue`` and awaits the future (``asyncio.wrap_future`` on an
-ASGI path; ``submit`` from a thread). The writer takes what is queued, up to ``limit()`` in
+A request hands its item to ``answer`` and awaits the asyncio future it returns (an ASGI path),
+or to ``submit`` from a thread. The writer takes what is queued, up to ``limit()`` in
 weight, and calls ``write(items)``, which stores them (its own transaction) and returns one
 answer per item (an exception for an item that failed alone). If ``write`` raises, every item
 of the group gets that error. Every answer is given after the commit that stored its item.
@@ -13,6 +13,7 @@ Used by the agent-session ingest (sessions_app.ingest_writer) and the SDK analyt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -57,6 +58,15 @@ class GroupCommitter:
         self.queue.put((item, future))
         return future
 
+    def answer(self, item) -> "asyncio.Future":
+        """``enqueue`` for a coroutine: an asyncio future of the running loop. The answers of a
+        group reach each loop in one call (not one wake-up of the loop per request)."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.queue.put((item, (loop, future)))
+        return future
+
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
@@ -90,13 +100,31 @@ class GroupCommitter:
         except Exception as exc:  # noqa: BLE001 - the commit failed: every request is told
             logger.exception("%s: a group of %d could not be committed", self.name, len(group))
             connection.close()  # the next group starts on a fresh connection
-            for _, future in group:
-                future.set_exception(exc)
-            return
-        self.batches += 1
-        self.events += len(group)
+            answers = [exc] * len(group)
+        else:
+            self.batches += 1
+            self.events += len(group)
+        by_loop: dict = {}
         for (_, future), answer in zip(group, answers):
-            if isinstance(answer, Exception):
-                future.set_exception(answer)
+            if isinstance(future, tuple):  # (loop, asyncio future): set on its loop, below
+                by_loop.setdefault(future[0], []).append((future[1], answer))
             else:
-                future.set_result(answer)
+                _settle(future, answer)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
+
+def _settle(future, answer) -> None:
+    if isinstance(answer, Exception):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
+
+
+def _settle_all(settled: list) -> None:
+    for future, answer in settled:
+        if not future.done():  # a request whose client left was cancelled
+            _settle(future, answer)

@@ -13,41 +13,41 @@ from django.db import connection, transaction
 
 
 def _adapters(model, columns: list[str]) -> list:
-    """Per column: how to adapt a value (None: as it is), and whether that can be memoized."""
+    """(column index, how to adapt its values, whether that can be memoized) of each column
+    whose values need adapting for this database."""
     ops = connection.ops
     fields = {field.column: field for field in model._meta.concrete_fields}
+    # PostgreSQL's driver takes aware datetimes as they are; SQLite's wants text.
+    datetimes = connection.vendor != "postgresql"
     adapt = []
-    for column in columns:
+    for index, column in enumerate(columns):
         internal = fields[column].get_internal_type()
-        if internal == "DateTimeField":
-            adapt.append((ops.adapt_datetimefield_value, True))
+        if internal == "DateTimeField" and datetimes:
+            adapt.append((index, ops.adapt_datetimefield_value, True))
         elif internal == "JSONField":
-            adapt.append((lambda value, field=fields[column]: ops.adapt_json_value(
+            adapt.append((index, lambda value, field=fields[column]: ops.adapt_json_value(
                 value, field.encoder), False))
-        else:
-            adapt.append((None, False))
     return adapt
 
 
 def _prepared(model, columns: list[str], rows: list) -> list[list]:
     adapters = _adapters(model, columns)
-    adapt = [how for how, _ in adapters]
-    # A batch's rows mostly share their datetimes (``now``): adapt each distinct value once.
-    memo = [{} if memoizable else None for _, memoizable in adapters]
-    prepared = []
-    for row in rows:
-        out = []
-        for value, how, seen in zip(row, adapt, memo):
-            if how is not None:
-                if seen is None:
-                    value = how(value)
-                elif value in seen:
-                    value = seen[value]
-                else:
-                    adapted = seen[value] = how(value)
-                    value = adapted
-            out.append(value)
-        prepared.append(out)
+    prepared = [list(row) for row in rows]
+    for index, how, memoizable in adapters:
+        if not memoizable:  # JSON: most values are None, adapted once
+            empty = how(None)
+            for row in prepared:
+                value = row[index]
+                row[index] = empty if value is None else how(value)
+            continue
+        # A batch's rows mostly share their datetimes (``now``): adapt each distinct value once.
+        seen: dict = {}
+        for row in prepared:
+            value = row[index]
+            adapted = seen.get(value)
+            if adapted is None:
+                adapted = seen[value] = how(value)
+            row[index] = adapted
     return prepared
 
 

@@ -187,3 +187,12 @@ def test_openapi__both_endpoints_documented(client):
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     for path in ("/api/sdk/events", "/api/sdk/track"):
         assert set(paths[path]["post"]["responses"]) >= {"202", "400", "401", "413"}
+
+
+@pytest.mark.parametrize("stamp", [[1], {"a": 1}, True, None, float("nan")])
+def test_batch__a_timestamp_of_the_wrong_kind_after_good_ones__named(stamp):
+    from analytics.ingest import BadItem, batch_read
+    good = {"flagKey": "f", "variant": "on", "timestamp": timezone.now().isoformat()}
+    with pytest.raises(BadItem) as refused:
+        batch_read({"evaluations": [good, good, {**good, "timestamp": stamp}]})
+    assert refused.value.field == "evaluations[2].timestamp"

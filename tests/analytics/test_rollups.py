@@ -168,13 +168,15 @@ def test_digest__what_a_batch_adds_up_to():
     from analytics.digest import context_hash, digest_build, digest_read
     at = hours_ago(1)
     digest = digest_read(digest_build(
-        [("checkout", "on", "SPLIT", "u1", 1, None, at), ("checkout", "on", "SPLIT", "u1", 3, None, at),
+        [("checkout", "on", "SPLIT", "u1", 1, None, at - datetime.timedelta(minutes=5)),
+         ("checkout", "on", "SPLIT", "u1", 3, None, at),
          ("checkout", "on", "SUMMARY", "", 50, None, at)],
         [("paid", "u2", 2.5, None, at), ("paid", "", None, None, at)]))
-    hour = int(hour_of(at).timestamp())
+    hour, newest = int(hour_of(at).timestamp()), at.timestamp()
     assert digest.rows == (3, 2)
-    assert sorted(map(tuple, digest.evaluations)) == [("checkout", "on", "SPLIT", hour, 4),
-                                                      ("checkout", "on", "SUMMARY", hour, 50)]
+    assert sorted(map(tuple, digest.evaluations)) == [
+        ("checkout", "on", "SPLIT", hour, 4, newest),
+        ("checkout", "on", "SUMMARY", hour, 50, newest)]
     assert digest.custom == [["paid", hour, 2, 2.5]]
     assert [(k, s, v, h, list(x)) for k, s, v, h, x in digest.contexts] == [
         ("e", "checkout", "on", hour, [context_hash("u1")]),
@@ -225,3 +227,12 @@ def test_trim__old_context_sets_emptied__a_late_event_keeps_the_count(developmen
     send(development, "h", evaluations=[("checkout", "on", "SPLIT", "u9", hours_ago(2))])
     services.analytics_rollup()
     assert ("e", "checkout", "on", hour_of(hours_ago(2)), 3) in contexts("h")
+
+
+def test_environment_deleted__its_raw_events_go_too(development):
+    # The raw tables keep no database constraint (a check per row at every commit): the ORM
+    # deletes them with their environment.
+    send(development, "z", evaluations=[("checkout", "on", "SPLIT", "u1", hours_ago(1))],
+         events=[("paid", "u1", 1.0, hours_ago(1))])
+    development.delete()
+    assert not EvaluationEvent.objects.exists() and not CustomEvent.objects.exists()

@@ -1,10 +1,23 @@
 import sys
 
+from daphne import http_protocol
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
 from django.core.management.base import BaseCommand
 
 from streaming.logging import RedactingAccessLog
+
+
+class WebRequest(http_protocol.WebRequest):
+    """daphne's request, without Twisted parsing every POST's Content-Type for form fields.
+
+    daphne hands the ASGI application the raw body and never reads Twisted's parsed form
+    arguments, but Twisted parses each POST's Content-Type header with the ``email`` package
+    first: a fifth of the event loop's time for single SDK events (py-spy, docs/BENCHMARKS.md).
+    ``parsePOSTFormSubmission`` is Twisted's own switch for that; daphne does not expose it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
 
 class Command(BaseCommand):
@@ -47,6 +60,7 @@ class Command(BaseCommand):
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(stop_gracefully()))
+        http_protocol.WebRequest = WebRequest  # what daphne's HTTP factory makes requests of
         self.stdout.write(f"Serving on http://{host}:{port}/")
         Server(
             application=application,
