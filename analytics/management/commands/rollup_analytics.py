@@ -1,5 +1,6 @@
 """``manage.py rollup_analytics [--since 2026-11-20T00:00]``: roll up now what arrived, or
-recount everything from a moment on (backfill, or after a fix), from the raw events kept."""
+recount every day from a moment's on (backfill, or after a fix), from the payloads kept (their
+digests: analytics.digest)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     help = "Roll up SDK analytics events now, or recount from --since."
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="recount every hour from this moment (ISO 8601 "
+        parser.add_argument("--since", help="recount every day from this moment's (ISO 8601 "
                                             "date or date-time, UTC when no zone)")
 
     def handle(self, *args, since=None, **options):
