@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from flags.models import Environment
-from streaming.rows import rows_upsert
+from streaming.rows import rows_insert, rows_upsert
 
 from .digest import digest_read
 from .models import (
@@ -101,7 +101,8 @@ def _merge(payloads, since: int | None = None) -> Merged:
         merged.environments.add(env)
         merged.evaluation_rows += digest.rows[0]
         merged.custom_rows += digest.rows[1]
-        for flag, variant, reason, hour, n, newest in digest.evaluations:
+        for flag, variant, reason, hour, n, *newest in digest.evaluations:
+            newest = newest[0] if newest else hour  # a first digest had no newest time
             if since is None or hour >= since:
                 key = (env, flag, variant, reason, hour)
                 total = evaluations.get(key)
@@ -183,16 +184,18 @@ def _add_contexts(merged: Merged) -> None:
         if (env, kind, subject, variant, hour - hour % DAY) in days:
             stored[(env, kind, subject, variant, hour)] = (
                 n, np.frombuffer(bytes(members), dtype="<i8") if members else EMPTY)
-    rows = []  # ContextCount columns: CONTEXT_COLUMNS
+    new, changed = [], []  # ContextCount rows (CONTEXT_COLUMNS) to insert, to update
     day_parts: dict = {}
     for key, parts in merged.contexts.items():
-        before, members = stored.pop(key, (0, EMPTY))
+        found = stored.pop(key, None)
+        before, members = found or (0, EMPTY)
         union = _distinct(np.concatenate([members, *parts]))
         env, kind, subject, variant, hour = key
         day_parts.setdefault((env, kind, subject, variant, hour - hour % DAY), []).append(union)
         # Never below what was counted before: a set emptied by the trim keeps its count.
-        rows.append([env, kind, subject, variant, Span.HOUR, _moment(hour),
-                     max(before, len(union)), union.tobytes()])
+        (changed if found else new).append([env, kind, subject, variant, Span.HOUR,
+                                            _moment(hour), max(before, len(union)),
+                                            union.tobytes()])
     for (env, kind, subject, variant, hour), (_n, members) in stored.items():
         day_parts.setdefault((env, kind, subject, variant, hour - hour % DAY), []).append(members)
     day_before = {(env, kind, subject, variant, _seconds(period)): n
@@ -203,9 +206,12 @@ def _add_contexts(merged: Merged) -> None:
     for key, parts in day_parts.items():
         env, kind, subject, variant, day = key
         count = len(_distinct(np.concatenate(parts))) if len(parts) > 1 else len(parts[0])
-        rows.append([env, kind, subject, variant, Span.DAY, _moment(day),
-                     max(day_before.get(key, 0), count), b""])
-    rows_upsert(ContextCount, CONTEXT_COLUMNS, rows, unique=CONTEXT_COLUMNS[:6],
+        (changed if key in day_before else new).append(
+            [env, kind, subject, variant, Span.DAY, _moment(day),
+             max(day_before.get(key, 0), count), b""])
+    # Rows not there yet (most of a large backlog's) go in by COPY; the others are updated.
+    rows_insert(ContextCount, CONTEXT_COLUMNS, new)
+    rows_upsert(ContextCount, CONTEXT_COLUMNS, changed, unique=CONTEXT_COLUMNS[:6],
                 update={"contexts": "excluded.contexts", "members": "excluded.members"})
 
 
