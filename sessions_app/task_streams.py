@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import time
 
-from django.db import transaction
 from django.utils import timezone
 from django_eventstream.utils import make_id
 
 from streaming.kinds import Credential, CredentialKind, NotCached, StreamDenied, StreamKind, \
     StreamPlan
+from streaming.db import consistent_reads
 from streaming.selectors import current_id
 
 from .agent_tasks import TASK_PREFIX, task_channel
@@ -128,9 +128,9 @@ class TaskStream(StreamKind):
                           accepts=accepts, context=task)
 
     def opening(self, plan):
-        # The channel's id first: a message committed meanwhile is then sent after the task
-        # (its state at most twice), never lost between the two reads.
-        with transaction.atomic():
+        # The channel's id and the task as of one snapshot: a chunk committed meanwhile comes
+        # by the stream after the task, never in both (a page appending it showed it twice).
+        with consistent_reads():
             current = current_id(plan.channel)
             task = Task.objects.get(pk=plan.context.pk)
             messages = list(task.messages.filter(kind=TaskMessageKind.CHUNK,

@@ -10,12 +10,20 @@ kept open and replaced when it breaks), however many streams are open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -70,3 +78,19 @@ def close_pool() -> None:
     for future in [executor.submit(close_this_threads_connections) for _ in range(size)]:
         future.result()
     executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def consistent_reads():
+    """A transaction whose reads all see one snapshot of the database: a stream's opening that
+    reads the channel's last id and then the state it stands for must not see a write that
+    committed between the two (it would also come by the stream, after: shown twice).
+    PostgreSQL's default, READ COMMITTED, gives each statement a fresh snapshot: the
+    transaction is made REPEATABLE READ. SQLite's transactions read one snapshot already. Inside
+    a transaction already begun (tests), it is that transaction's isolation."""
+    outermost = not transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
