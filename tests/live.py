@@ -31,8 +31,10 @@ def free_port() -> int:
 class LiveStack:
     """Starts and stops the processes of one end-to-end test run."""
 
-    def __init__(self, var_dir: Path, extra_env: dict | None = None, pushpin: bool = False):
+    def __init__(self, var_dir: Path, extra_env: dict | None = None, pushpin: bool = False,
+                 server_args: tuple = ()):
         self.var_dir = var_dir
+        self.server_args = server_args  # e.g. ("--processes", "2")
         self.processes: list[tuple[subprocess.Popen, Path]] = []
         self.port = free_port()
         self.origin_url = f"http://127.0.0.1:{self.port}"
@@ -156,7 +158,8 @@ class LiveStack:
         return log
 
     def start_server(self) -> None:
-        self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port))
+        self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port),
+                   *self.server_args)
         self._wait_http(self.origin_url, "the server")
         if self.pushpin and not any(log.name == "pushpin.log" for _, log in self.processes):
             self.start_pushpin()

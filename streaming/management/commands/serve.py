@@ -1,3 +1,5 @@
+import argparse
+import os
 import sys
 
 from daphne import http_protocol
@@ -30,8 +32,20 @@ class Command(BaseCommand):
         parser.add_argument("--no-access-log", action="store_true")
         parser.add_argument("--proxy-headers", action="store_true",
                             help="trust X-Forwarded-For (behind a proxy such as Pushpin)")
+        parser.add_argument("--processes", type=int, default=1,
+                            help="server processes sharing the port, each with its own hub "
+                                 "(0: one per core; streaming/workers.py)")
+        parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's socket
 
-    def handle(self, *args, host, port, no_access_log, proxy_headers, **options):
+    def handle(self, *args, host, port, no_access_log, proxy_headers, processes, fd,
+               **options):
+        if fd is None and processes != 1:
+            from streaming.workers import supervise
+
+            count = processes if processes > 0 else (os.cpu_count() or 1)
+            flags = (["--no-access-log"] if no_access_log else []) + \
+                (["--proxy-headers"] if proxy_headers else [])
+            sys.exit(supervise(host, port, count, flags, out=self.stdout))
         import asyncio
         import signal
 
@@ -61,10 +75,16 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(stop_gracefully()))
         http_protocol.WebRequest = WebRequest  # what daphne's HTTP factory makes requests of
-        self.stdout.write(f"Serving on http://{host}:{port}/")
+        if fd is None:
+            self.stdout.write(f"Serving on http://{host}:{port}/")
+            endpoints = build_endpoint_description_strings(host=host, port=port)
+        else:
+            from streaming.workers import worker_endpoint
+
+            endpoints = [worker_endpoint(fd)]
         Server(
             application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
+            endpoints=endpoints,
             action_logger=None if no_access_log else RedactingAccessLog(sys.stdout),
             proxy_forwarded_address_header="X-Forwarded-For" if proxy_headers else None,
             proxy_forwarded_port_header="X-Forwarded-Port" if proxy_headers else None,
