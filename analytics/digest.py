@@ -38,8 +38,10 @@ from dataclasses import dataclass
 import mmh3
 import numpy as np
 
+from .models import Kind
+
 VERSION = 1
-EVALUATION, CUSTOM = "e", "c"  # the kinds of ContextCount
+EVALUATION, CUSTOM = Kind.EVALUATION.value, Kind.CUSTOM.value  # ContextCount's kinds
 
 
 def context_hash(context_id: str) -> int:

@@ -155,7 +155,10 @@ def evaluation_read(item, where: str, window) -> tuple:
             timestamp_read(item.get("timestamp"), _at(where, "timestamp"), window))
 
 
-def _evaluation_quick(item, window, stamps: dict):
+STAMP_KEYS = (str, int, float)  # timestamps a batch remembers once read (hashable, not bool)
+
+
+def _evaluation_quick(item, stamps: dict):
     """The row of a well-formed evaluation, read with as little work as can be (thousands a
     request); None when anything is unusual, and ``evaluation_read`` then reads it in full
     and names what is wrong. ``stamps`` remembers the timestamps already read."""
@@ -164,7 +167,7 @@ def _evaluation_quick(item, window, stamps: dict):
     flag, variant = item.get("flagKey"), item.get("variant")
     reason, context = item.get("reason"), item.get("contextId")
     count, raw = item.get("count", 1), item.get("timestamp")
-    stamp = stamps.get(raw) if type(raw) in (str, int, float) else None
+    stamp = stamps.get(raw) if type(raw) in STAMP_KEYS else None
     if (stamp is None or type(flag) is not str or not KEY_PATTERN.match(flag)
             or type(variant) is not str or not 0 < len(variant) <= MAX_TEXT
             or type(count) is not int or not 1 <= count <= MAX_COUNT):
@@ -178,15 +181,6 @@ def _evaluation_quick(item, window, stamps: dict):
     elif type(context) is not str or len(context) > MAX_TEXT:
         return None
     return (flag, variant, reason, context, count, item.get("value"), stamp)
-
-
-def _stamp_remembered(item, stamps: dict) -> None:
-    """Remember ``item``'s timestamp once read (its value is the key: text or a number)."""
-    if isinstance(item, dict):
-        raw = item.get("timestamp")
-        if type(raw) in (str, int, float) and raw not in stamps:
-            return raw
-    return None
 
 
 def summary_read(item, where: str, window) -> list[tuple]:
@@ -243,12 +237,11 @@ def batch_read(body: dict) -> Batch:
     window, batch = timestamp_window(), Batch()
     stamps: dict = {}
     for n, item in enumerate(_list(body, "evaluations")):
-        row = _evaluation_quick(item, window, stamps)
+        row = _evaluation_quick(item, stamps)
         if row is None:
-            row = evaluation_read(item, f"evaluations[{n}]", window)
-            raw = _stamp_remembered(item, stamps)
-            if raw is not None:
-                stamps[raw] = row[6]
+            row = evaluation_read(item, f"evaluations[{n}]", window)  # an object, then
+            if type(item.get("timestamp")) in STAMP_KEYS:
+                stamps[item["timestamp"]] = row[6]
         batch.evaluations.append(row)
     batch.single_evaluations = sum(row[4] for row in batch.evaluations)
     summaries = _list(body, "summaries")
