@@ -12,6 +12,12 @@ Events reach the hub from exactly one source per process:
 
 Each subscription has a bounded queue; the hub never waits on a subscriber, so a slow client
 cannot hold up the others. A subscriber that overflows is told to resynchronise from storage.
+
+The common case costs no queue at all: a consumer that can write without waiting (an SSE
+stream on daphne, ``streaming.sse``) installs a ``writer``, and while it waits on an empty queue
+the hub hands events and heartbeats straight to it (``Subscription.sink``) — one socket write,
+no task wake-up. Whatever the writer declines (a full socket, an event that ends the stream,
+anything but an event or a heartbeat) goes through the queue as before, so order is kept.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ REVOKED = "revoked"
 CLOSE = "close"
 SHUTDOWN = "shutdown"
 IDLE = "idle"
+# Queued by a writer that left more unsent for the client than it may: the consumer waits.
+BACKED_UP = "backed up"
 
 # What the hub counts per stream kind, reported with the open streams (streaming.presence).
 COUNTERS = ("opened", "delivered", "replays", "resets", "revoked", "idle_closed", "slow_closed")
@@ -54,7 +62,8 @@ class Subscription:
 
     __slots__ = ("channel", "queue", "accepts", "credential", "latest_only", "last_id",
                  "backlog", "heartbeat_seconds", "next_heartbeat", "kind", "delivered",
-                 "touched", "seen_activity", "idle_since", "held", "__weakref__")
+                 "touched", "seen_activity", "idle_since", "held", "writer", "sink",
+                 "__weakref__")
 
     def __init__(self, channel: str, *, accepts=None, credential: Credential | None = None,
                  latest_only: bool = False, heartbeat_seconds: float | None = None,
@@ -74,6 +83,18 @@ class Subscription:
         self.seen_activity = 0  # delivered + touched when the idle check last looked
         self.idle_since = 0.0  # loop time of the last activity the idle check saw
         self.held = None  # an item ready_event() took from the queue that is not an event
+        # The consumer's direct writer (item -> bool: written, or declined), if it has one, and
+        # the same while the consumer waits on an empty queue (else None): see push().
+        self.writer = None
+        self.sink = None
+
+    def push(self, item) -> bool:
+        """Hand ``item`` on without waiting: straight to the consumer's writer when it waits
+        for its next item and none is queued, else into the queue. False: the queue is full."""
+        sink = self.sink
+        if sink is not None and not self.queue.qsize() and sink(item):
+            return True
+        return self.offer(item)
 
     def offer(self, item) -> bool:
         try:
@@ -96,7 +117,11 @@ class Subscription:
             if self.held is not None:
                 item, self.held = self.held, None
             else:
-                item = await self.queue.get()
+                self.sink = self.writer  # items may bypass the queue while it is empty
+                try:
+                    item = await self.queue.get()
+                finally:
+                    self.sink = None
             if item.__class__ is StreamEvent:
                 if self._fresh(item):
                     return item
@@ -252,6 +277,9 @@ class Hub:
             accepts = subscription.accepts
             if accepts is not None and not accepts(event):
                 continue
+            sink = subscription.sink  # push(), inlined: this loop runs once per stream
+            if sink is not None and not subscription.queue.qsize() and sink(event):
+                continue
             if not subscription.offer(event):
                 # Too far behind: drop what is queued and let it catch up from storage.
                 drain(subscription.queue)
@@ -395,7 +423,7 @@ class Hub:
                     if subscription.next_heartbeat <= now:
                         subscription.next_heartbeat = now + (
                             subscription.heartbeat_seconds or settings.STREAM_HEARTBEAT_SECONDS)
-                        subscription.offer(HEARTBEAT)
+                        subscription.push(HEARTBEAT)
 
     async def _recheck_credentials(self) -> None:
         """Close the streams whose credential was revoked (or expired) anywhere, within

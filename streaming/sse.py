@@ -21,7 +21,7 @@ from django_eventstream.utils import parse_last_event_id
 from .db import run_db
 from .backpressure import SlowClient, Transport
 from .frames import HEARTBEAT_FRAME, IDLE_FRAME, StreamEvent, reset_frame, revoked_frame
-from .hub import CLOSE, HEARTBEAT, IDLE, REVOKED, SHUTDOWN, Subscription, drain, hub
+from .hub import BACKED_UP, CLOSE, HEARTBEAT, IDLE, REVOKED, SHUTDOWN, Subscription, drain, hub
 from .kinds import NotCached, StreamDenied, StreamKind, StreamPlan, StreamRequest, registry
 from .selectors import current_id, events_missed, replayable
 
@@ -172,8 +172,47 @@ async def serve_grip(kind: StreamKind, request: StreamRequest, send) -> None:
 COALESCE_BYTES = 64 * 1024
 
 
+def direct_writer(kind: StreamKind, subscription: Subscription, transport: Transport):
+    """The writer the hub calls with an event or HEARTBEAT while the pump waits (see
+    ``streaming.hub``): writes it straight to the socket and says True, or says False (the
+    hub queues it for the pump) when it cannot be written at once or ends the stream."""
+    render = kind.render
+    ends = type(kind).ends_after is not StreamKind.ends_after
+    write_now = transport.write_now
+
+    def write(item) -> bool:
+        try:
+            if item is HEARTBEAT:
+                if not write_now(HEARTBEAT_FRAME):
+                    return False
+            elif item.__class__ is StreamEvent:
+                if item.id <= subscription.last_id:
+                    return True  # sent already
+                if ends and kind.ends_after(item):
+                    return False
+                if not write_now(item.frame(render)):
+                    return False
+                subscription.last_id = item.id
+                subscription.delivered += 1
+            else:
+                return False
+            if transport.backed_up():
+                # The pump must wait for the client before anything else is written.
+                subscription.sink = None
+                subscription.offer(BACKED_UP)
+        except Exception:  # noqa: BLE001 - the hub must go on to the next stream
+            logger.exception("direct write failed; queueing instead")
+            return False
+        return True
+
+    return write
+
+
 async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> None:
     """Write what the hub hands the subscription until the client leaves or it must end.
+
+    While it waits for the next item, the hub writes events and heartbeats itself through
+    :func:`direct_writer` (daphne's plain TCP only): most deliveries never wake this task.
 
     A client that does not read: once STREAM_CLIENT_BUFFER_BYTES wait in the server's buffer
     for it, the pump stops taking events (the hub's bounded queue overflows and the stream
@@ -182,6 +221,8 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
     waiter = asyncio.ensure_future(wait_for_disconnect(receive, subscription))
     render = kind.render
     transport = Transport.of(send)
+    if transport is not None and transport.direct:
+        subscription.writer = direct_writer(kind, subscription, transport)
     try:
         while True:
             item = await subscription.next()
@@ -203,6 +244,8 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                     return
             elif item is HEARTBEAT:
                 body = HEARTBEAT_FRAME
+            elif item is BACKED_UP:
+                body = b""  # written already; wait for the client below
             elif item is REVOKED:
                 await send({"type": "http.response.body", "more_body": False,
                             "body": revoked_frame(registry.revoked_text(subscription.credential))})
@@ -219,7 +262,7 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                 return
             else:  # CLOSE: the client left
                 return
-            if transport is None or not transport.write_now(body):
+            if body and (transport is None or not transport.write_now(body)):
                 await send({"type": "http.response.body", "body": body, "more_body": True})
             if transport is not None and transport.backed_up():
                 try:
@@ -229,6 +272,7 @@ async def pump(kind: StreamKind, subscription: Subscription, receive, send) -> N
                     transport.abort()
                     return
     finally:
+        subscription.writer = subscription.sink = None
         waiter.cancel()
 
 
