@@ -175,7 +175,7 @@ def sdk_key_expired_streams_close(*, now=None, window_seconds: int = 120) -> int
     calls this every 30 s for keys that expired within ``window_seconds``. Streams a web process
     holds need nothing: its hub re-checks their keys.
     """
-    if not settings.GRIP_URL:
+    if not settings.GRIP_URLS:
         return 0
     now = now or timezone.now()
     key_ids = list(SDKKey.objects.filter(

@@ -1,4 +1,9 @@
-"""Publishing: the only module that calls ``django_eventstream.send_event``.
+"""Publishing: the only module that stores and fans out events.
+
+It does what ``django_eventstream.send_event`` does — store the event (its id is the channel's
+next), tell the other processes (Redis pub/sub) or this one, and Pushpin — with two changes:
+many events are stored with a few statements (:func:`publish_many`), and every Pushpin edge
+gets each event on its own (``streaming.grip.grip_publish``: one edge down stops no other).
 
 Services call :func:`publish_on_commit` so that an event goes out only for a transaction that
 committed, and never for one that rolled back.
@@ -15,12 +20,14 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django_eventstream import eventstream, send_event
+from django_eventstream import eventstream
 from django_eventstream.storage import get_storage
-from django_eventstream.utils import publish_event
+from django_eventstream.utils import sse_encode_event
 from django_eventstream.views import get_listener_manager
+from gripcontrol import HttpStreamFormat
 
 from .frames import revoked_frame
+from .grip import event_channel, grip_publish
 from .hub import BATCH_CHANNEL, hub
 from .kinds import Credential, registry
 
@@ -30,13 +37,13 @@ logger = logging.getLogger(__name__)
 def publish(channel: str, event_type: str, data: dict[str, Any]) -> None:
     """Store and fan out one event now. Failures are logged: the change itself has committed."""
     try:
-        # Blocking: the GRIP publish to Pushpin must be done before a short-lived process (a
-        # manage.py command, a Celery task) exits; django-grip's default is a background thread.
-        send_event(channel, event_type, data, async_publish=False)
+        stored = store_many([(channel, event_type, data)])
     except Exception:  # noqa: BLE001 - a lost event must not turn a committed write into a 500
         logger.exception("could not publish %s on %s", event_type, channel)
         return
-    hub.poke()  # streams served by this process need not wait for the next poll
+    # Publishing to Pushpin waits for its answer: it must be done before a short-lived process
+    # (a manage.py command, a Celery task) exits.
+    fan_out_many(stored)
 
 
 def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> None:
@@ -47,8 +54,7 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
 def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Store and fan out several ``(channel, event type, data)`` at once: each channel's
     events are stored together (``EventStorage.append_many``: a handful of queries however
-    many events and channels) and then fanned out one by one, as ``send_event`` does after
-    its own append."""
+    many events and channels) and then fanned out."""
     try:
         stored = store_many(events)
     except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
@@ -85,7 +91,7 @@ def fan_out_many(stored: list) -> None:
                 for channel, event_type, data, event in stored]}))
         except Exception:  # noqa: BLE001 - stored: streams catch up from storage
             logger.exception("could not fan out %d events", len(stored))
-        if settings.GRIP_URL:
+        if settings.GRIP_URLS:
             for channel, event_type, data, event in stored:
                 _grip(channel, event_type, data, event)
     else:
@@ -100,16 +106,17 @@ def _redis_item(channel: str, event_type: str, data: str, event) -> dict:
 
 
 def _grip(channel: str, event_type: str, data: str, event) -> None:
-    try:  # the library encodes the GRIP item even with no proxy
-        publish_event(channel, event_type, data, str(event.id), str(event.id - 1),
-                      blocking=True)
-    except Exception:  # noqa: BLE001
-        logger.exception("could not publish %s on %s to Pushpin", event_type, channel)
+    """The event to every Pushpin edge, as django-eventstream's GRIP streams expect it: its
+    ``id:`` line built by Pushpin's build-id filter (``%I``), and the previous id so an edge
+    that missed one asks for it (a recover request)."""
+    content = sse_encode_event(event_type, data, event_id="%I", escape=True)
+    grip_publish(event_channel(channel), HttpStreamFormat(content, content_filters=["build-id"]),
+                 item_id=str(event.id), prev_id=str(event.id - 1))
 
 
 def _fan_out(channel: str, event_type: str, data: str, event) -> None:
     """What ``send_event`` does with an event it has stored: tell the other processes (Redis)
-    or this one's listeners, and Pushpin (GRIP)."""
+    or this one's listeners, and every Pushpin edge (GRIP)."""
     try:
         if eventstream.redis_client:
             eventstream.redis_client.publish("events_channel", json.dumps(
@@ -118,7 +125,7 @@ def _fan_out(channel: str, event_type: str, data: str, event) -> None:
             get_listener_manager().add_to_queues(channel, event)
     except Exception:  # noqa: BLE001 - stored: streams catch up from storage
         logger.exception("could not fan out %s on %s", event_type, channel)
-    if settings.GRIP_URL:
+    if settings.GRIP_URLS:
         _grip(channel, event_type, data, event)
 
 
@@ -131,18 +138,15 @@ def publish_many_on_commit(events: list[tuple[str, str, dict[str, Any]]]) -> Non
 def close_credential_streams(credential: Credential) -> None:
     """End the streams Pushpin holds for ``credential`` (streams this server holds are closed by
     the hub's re-check). Call it after the revocation commits."""
-    if not settings.GRIP_URL:
+    if not settings.GRIP_URLS:
         return
-    from django_grip import publish as grip_publish
-    from gripcontrol import HttpStreamFormat
-
     # Pushpin drops an item whose id it has recently seen, so each close has ids of its own.
     first, second = f"close-{uuid.uuid4().hex}", f"close-{uuid.uuid4().hex}"
     try:
         error = revoked_frame(registry.revoked_text(credential)).decode()
-        grip_publish(credential.grip_channel, HttpStreamFormat(error), id=first, blocking=True)
-        grip_publish(credential.grip_channel, HttpStreamFormat(close=True), id=second,
-                     prev_id=first, blocking=True)
+        grip_publish(credential.grip_channel, HttpStreamFormat(error), item_id=first)
+        grip_publish(credential.grip_channel, HttpStreamFormat(close=True), item_id=second,
+                     prev_id=first)
     except Exception:  # noqa: BLE001
         logger.exception("could not close Pushpin streams of %s", credential)
 

@@ -1,6 +1,7 @@
 """Streams held by Pushpin (GRIP).
 
-With ``GRIP_URL`` set, Pushpin forwards each new stream request (signed with ``Grip-Sig``) to
+With ``GRIP_URL`` set (one Pushpin, or several edges' URLs separated by commas: settings
+``GRIP_URLS``), Pushpin forwards each new stream request (signed with ``Grip-Sig``) to
 Flagstream, which answers once — the opening events (``put`` or a replay) and a hold
 instruction — and Pushpin keeps the connection, receiving every later event from
 ``send_event``. The opening is answered from the same raw ASGI path as direct streams (cached
@@ -10,41 +11,91 @@ GRIP view gives (same channel names, ids and signed ``es-meta`` next link), so P
 follow-ups (``link=next``, ``recover``) are answered by the library's own view. Added: the
 configurable heartbeat instead of its fixed 20 s keep-alive, and a channel per credential
 (``Credential.grip_channel``) on which a revocation closes the streams opened with it.
+
+Several edges: every event and every close goes to each edge (:func:`grip_publish`), so a
+stream gets the same whichever edge holds it; an edge that is down is logged and skipped, the
+others still get it. A stream request is trusted when any edge's key signed it; follow-ups and
+replays need nothing edge-specific (ids are the channel's, links are signed by this server).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django_eventstream.views import events
-from gripcontrol import Channel, create_grip_channel_header, parse_grip_uri, validate_sig
+from gripcontrol import Channel, GripPubControl, create_grip_channel_header, parse_grip_uri, \
+    validate_sig
+from pubcontrol import Item
 
 from .frames import revoked_frame
 from .hub import revoked_credentials
 from .kinds import Credential, registry
 
 
+logger = logging.getLogger(__name__)
+
+
+def edge_name(url: str) -> str:
+    """An edge's publish URL without its key, for logs."""
+    return urlsplit(url)._replace(query="").geturl()
+
+
 @lru_cache(maxsize=4)
-def _verify_key(grip_url: str):
-    parsed = parse_grip_uri(grip_url)
-    return parsed.get("verify_key") or parsed.get("key")
+def _verify_keys(urls: tuple[str, ...]) -> tuple:
+    keys = []
+    for url in urls:
+        parsed = parse_grip_uri(url)
+        keys.append(parsed.get("verify_key") or parsed.get("key"))
+    return tuple(keys)
+
+
+@lru_cache(maxsize=4)
+def _publishers(urls: tuple[str, ...]) -> tuple:
+    """(edge name, publisher) for each edge: one each, so one edge's failure stops no other."""
+    publishers = []
+    for url in urls:
+        publisher = GripPubControl()
+        publisher.apply_grip_config([parse_grip_uri(url)])
+        publishers.append((edge_name(url), publisher))
+    return tuple(publishers)
 
 
 def grip_signed(headers: dict) -> bool:
-    """Whether the request carries a valid ``Grip-Sig`` from the configured Pushpin."""
+    """Whether the request carries a valid ``Grip-Sig`` from one of the configured edges."""
     signature = headers.get("grip-sig")
-    return bool(signature and settings.GRIP_URL
-                and validate_sig(signature, _verify_key(settings.GRIP_URL)))
+    return bool(signature and settings.GRIP_URLS) and any(
+        validate_sig(signature, key) for key in _verify_keys(tuple(settings.GRIP_URLS)))
+
+
+def grip_publish(channel: str, formats, *, item_id: str | None = None,
+                 prev_id: str | None = None) -> int:
+    """Publish one item on ``channel`` to every edge, each in turn (waiting for its answer,
+    so each edge gets a channel's items in order); the number of edges it reached."""
+    item = Item(formats, id=item_id, prev_id=prev_id)
+    reached = 0
+    for name, publisher in _publishers(tuple(settings.GRIP_URLS)):
+        try:
+            publisher.publish(channel, item, blocking=True)
+            reached += 1
+        except Exception:  # noqa: BLE001 - the other edges must still get it
+            logger.exception("could not publish on %s to the Pushpin edge %s", channel, name)
+    return reached
+
+
+def event_channel(channel: str) -> str:
+    """The GRIP channel a stream of ``channel`` is held on (django-eventstream's naming)."""
+    return f"events-{quote(channel)}"
 
 
 def hold_headers(path: str, channel: str, last_id: int, credential: Credential | None) -> list:
     """The GRIP instruction for a stream of ``channel`` whose client is current at ``last_id``."""
-    grip_channel = f"events-{quote(channel)}"
+    grip_channel = event_channel(channel)
     subscription = Channel(grip_channel, prev_id=str(last_id))
     subscription.filters.append("build-id")  # %I in published events becomes the client's id
     channels = [subscription]

@@ -32,46 +32,64 @@ class LiveStack:
     """Starts and stops the processes of one end-to-end test run."""
 
     def __init__(self, var_dir: Path, extra_env: dict | None = None, pushpin: bool = False,
-                 server_args: tuple = ()):
+                 server_args: tuple = (), edges: int = 2):
+        """``pushpin``: streams go through Pushpin, ``edges`` instances of it (two by default:
+        every Pushpin test runs across two edges, as a deployment behind a balancer would)."""
         self.var_dir = var_dir
         self.server_args = server_args  # e.g. ("--processes", "2")
         self.processes: list[tuple[subprocess.Popen, Path]] = []
         self.port = free_port()
         self.origin_url = f"http://127.0.0.1:{self.port}"
-        self.base_url = self.origin_url
+        self.edge_urls = [self.origin_url]
+        self._next_edge = 0
         self.pushpin = pushpin
         self._dropped_db = None
         self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(var_dir),
                     "DJANGO_SETTINGS_MODULE": "config.settings.base", "PYTHONUNBUFFERED": "1",
                     **(extra_env or {})}
         if pushpin:
-            self._configure_pushpin()
+            self._configure_pushpin(edges)
         database_url = os.environ.get("DATABASE_URL", "")
         if database_url.startswith(("postgres://", "postgresql://")):
             self.env["DATABASE_URL"] = self._fresh_postgres(database_url)
         else:
             self.env.pop("DATABASE_URL", None)
 
-    def _configure_pushpin(self) -> None:
-        """A Pushpin of its own: private ports, IPC sockets and logs under var_dir."""
-        root = self.var_dir / "pushpin"
-        (root / "run").mkdir(parents=True, exist_ok=True)
-        (root / "log").mkdir(exist_ok=True)
-        self.pushpin_port, publish_port = free_port(), free_port()
-        key = secrets.token_hex(24)
-        (root / "routes").write_text(f"* 127.0.0.1:{self.port}\n")
-        (root / "pushpin.conf").write_text(PUSHPIN_CONF.format(
-            root=root, port=self.pushpin_port, publish_port=publish_port, key=key, log_level=2))
-        self.env["GRIP_URL"] = f"http://127.0.0.1:{publish_port}?iss=pushpin&key={key}"
-        self.base_url = f"http://127.0.0.1:{self.pushpin_port}"
+    @property
+    def base_url(self) -> str:
+        """Where clients connect: the server, or through Pushpin the next edge each time it is
+        read, so a test's streams, reconnects and calls spread over every edge (as a TCP
+        balancer in front of them would spread them)."""
+        url = self.edge_urls[self._next_edge % len(self.edge_urls)]
+        self._next_edge += 1
+        return url
+
+    def _configure_pushpin(self, edges: int) -> None:
+        """Pushpins of its own: private ports, IPC sockets and logs under var_dir, each with its
+        own signing key; GRIP_URL lists every edge's publish URL."""
+        self.edge_urls, grip_urls = [], []
+        for index in range(edges):
+            root = self.var_dir / ("pushpin" if index == 0 else f"pushpin-{index + 1}")
+            (root / "run").mkdir(parents=True, exist_ok=True)
+            (root / "log").mkdir(exist_ok=True)
+            port, publish_port = free_port(), free_port()
+            key = secrets.token_hex(24)
+            (root / "routes").write_text(f"* 127.0.0.1:{self.port}\n")
+            (root / "pushpin.conf").write_text(PUSHPIN_CONF.format(
+                root=root, port=port, publish_port=publish_port, key=key, log_level=2))
+            grip_urls.append(f"http://127.0.0.1:{publish_port}?iss=pushpin&key={key}")
+            self.edge_urls.append(f"http://127.0.0.1:{port}")
+        self.env["GRIP_URL"] = ",".join(grip_urls)
 
     def start_pushpin(self) -> None:
-        self.spawn("pushpin", shutil.which("pushpin"), "--config",
-                   str(self.var_dir / "pushpin" / "pushpin.conf"))
-        self._wait_http(self.base_url, "pushpin")
-        self._wait_pushpin_holds()
+        for index, url in enumerate(self.edge_urls):
+            name = "pushpin" if index == 0 else f"pushpin-{index + 1}"
+            self.spawn(name, shutil.which("pushpin"), "--config",
+                       str(self.var_dir / name / "pushpin.conf"))
+            self._wait_http(url, name)
+            self._wait_pushpin_holds(url)
 
-    def _wait_pushpin_holds(self, timeout: float = 15) -> None:
+    def _wait_pushpin_holds(self, edge_url: str, timeout: float = 15) -> None:
         """Pushpin proxies plain requests before its handler takes held streams: a stream
         opened in between is answered 500 ("Accept service unavailable"). Wait until a
         demo stream is held (when the demo is loaded)."""
@@ -82,7 +100,7 @@ class LiveStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with httpx.stream("GET", f"{self.base_url}/api/sdk/stream?sdkKey={client_key}",
+                with httpx.stream("GET", f"{edge_url}/api/sdk/stream?sdkKey={client_key}",
                                   timeout=5) as response:
                     if response.status_code == 200:
                         return
@@ -161,7 +179,7 @@ class LiveStack:
         self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port),
                    *self.server_args)
         self._wait_http(self.origin_url, "the server")
-        if self.pushpin and not any(log.name == "pushpin.log" for _, log in self.processes):
+        if self.pushpin and not any(log.name.startswith("pushpin") for _, log in self.processes):
             self.start_pushpin()
 
     def start_nats(self) -> str:

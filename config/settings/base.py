@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from gripcontrol import parse_grip_uri
 
 from config.logging import component_levels
 
@@ -303,9 +304,12 @@ OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)
 
 EVENTSTREAM_STORAGE_CLASS = "streaming.storage.EventStorage"
 EVENTSTREAM_CHANNELMANAGER_CLASS = "streaming.channelmanager.ChannelManager"
-# Pushpin: e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key>. Events are then published to it,
-# and streams it proxies are held by it (see docs/deploy.md).
-GRIP_URL = os.environ.get("GRIP_URL", "")
+# Pushpin: its publish URL with its key, e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key>;
+# several edges (behind any TCP balancer): their URLs separated by commas. Every event is then
+# published to every edge, and a stream any of them proxies is held there (see docs/deploy.md).
+GRIP_URLS = [url.strip() for url in os.environ.get("GRIP_URL", "").split(",") if url.strip()]
+# django-grip's form of the same: whose Grip-Sig its middleware trusts (a follow-up's view).
+GRIP_PROXIES = [parse_grip_uri(url) for url in GRIP_URLS]
 
 LOGGING = {
     "version": 1,

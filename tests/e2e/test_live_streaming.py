@@ -48,8 +48,10 @@ def change_button_color(api) -> str:
 def sdk_stream(stack):
     readers = []
 
-    def open_stream(path="/api/sdk/stream", environment="development", headers=None, **kw):
-        reader = SSEReader(stack.base_url + path,
+    def open_stream(path="/api/sdk/stream", environment="development", headers=None,
+                    edge=None, **kw):
+        base = stack.base_url if edge is None else stack.edge_urls[edge]
+        reader = SSEReader(base + path,
                            headers if headers is not None else
                            {"Authorization": key(stack, environment)}, **kw)
         readers.append(reader)
@@ -203,6 +205,56 @@ def test_revoked_key__open_stream_closes_within_seconds(stack, api, sdk_stream):
                      headers={"Authorization": created["key"]}).status_code == 401
 
 
+# --- several Pushpin edges -------------------------------------------------------------------
+
+def edges_of(stack):
+    if not stack.pushpin:
+        pytest.skip("edges are Pushpin's")
+    assert len(stack.edge_urls) == 2
+    return range(len(stack.edge_urls))
+
+
+def test_edges__one_change__heard_on_streams_held_by_each_edge(stack, api, sdk_stream):
+    streams = [sdk_stream(edge=edge) for edge in edges_of(stack)]
+    for stream in streams:
+        assert stream.next().event == "put"
+    new = change_button_color(api)
+    changes = [stream.next() for stream in streams]
+    assert [c.json["flag"]["offVariant"] for c in changes] == [new, new]
+    assert changes[0].id == changes[1].id  # the same event, the channel's id, on both
+
+
+def test_edges__resume_on_the_other_edge__exactly_what_was_missed(stack, api, sdk_stream):
+    edges_of(stack)
+    first = sdk_stream(edge=0)
+    assert first.next().event == "put"
+    change_button_color(api)
+    seen = first.next()
+    first.close()
+    missed = [change_button_color(api), change_button_color(api)]
+    resumed = sdk_stream(edge=1, headers={"Authorization": key(stack),
+                                          "Last-Event-ID": seen.id})
+    replayed = [resumed.next(), resumed.next()]
+    assert [r.json["flag"]["offVariant"] for r in replayed] == missed
+    number = int(seen.id.rsplit(":", 1)[1])
+    assert [r.id.rsplit(":", 1)[1] for r in replayed] == [str(number + 1), str(number + 2)]
+    live = change_button_color(api)
+    assert resumed.next().json["flag"]["offVariant"] == live  # and it follows on from there
+
+
+def test_edges__revoked_key__streams_on_every_edge_closed(stack, api, sdk_stream):
+    created = api.post("/api/v1/projects/demo/environments/development/keys/",
+                       json={"kind": "server"}).json()
+    streams = [sdk_stream(edge=edge, headers={"Authorization": created["key"]})
+               for edge in edges_of(stack)]
+    for stream in streams:
+        assert stream.next().event == "put"
+    api.post(f"/api/v1/projects/demo/environments/development/keys/{created['id']}/revoke/")
+    for stream in streams:
+        assert stream.next_of("stream-error", timeout=10).json["condition"] == "unauthorized"
+        assert stream.closed.wait(5)
+
+
 # --- WebSocket ------------------------------------------------------------------------------
 
 def ws_url(stack, query=""):
@@ -340,13 +392,14 @@ def test_ofrep__openfeature_sdk_with_the_ofrep_provider(stack, api):
 
 
 def test_ofrep__event_stream_sends_refetch_evaluation_on_change(stack, api, sdk_stream):
-    bulk = httpx.post(f"{stack.base_url}/ofrep/v1/evaluate/flags",
+    base = stack.base_url
+    bulk = httpx.post(f"{base}/ofrep/v1/evaluate/flags",
                       headers={"X-API-Key": key(stack, kind="client")},
                       json={"context": {"targetingKey": "u"}})
     assert bulk.status_code == 200
     url = bulk.json()["eventStreams"][0]["url"]
-    assert url.startswith(stack.base_url)
-    stream = sdk_stream(path=url[len(stack.base_url):], headers={})
+    assert url.startswith(base)
+    stream = sdk_stream(path=url[len(base):], headers={})
     assert stream.wait_open() == 200
     change_button_color(api)
     notice = stream.next()

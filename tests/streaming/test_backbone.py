@@ -16,6 +16,7 @@ from typing import Callable
 import jwt
 import pytest
 from django_eventstream.models import Event
+from gripcontrol import parse_grip_uri
 
 from config.asgi import application
 from flags import services
@@ -300,7 +301,8 @@ def test_slow_consumer__queue_overflows__caught_up_from_storage_in_order(case, s
 
 
 def grip_headers(settings) -> dict:
-    settings.GRIP_URL = f"http://127.0.0.1:5561?iss=pushpin&key={GRIP_KEY}"
+    url = f"http://127.0.0.1:5561?iss=pushpin&key={GRIP_KEY}"
+    settings.GRIP_URLS, settings.GRIP_PROXIES = [url], [parse_grip_uri(url)]
     return {"Grip-Sig": jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, GRIP_KEY)}
 
 
