@@ -23,6 +23,9 @@ import time
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--source", default="",
+                        help="local address to connect from (each 127.0.0.x has its own ~28,000 "
+                             "ephemeral ports: more streams than that to one port need several)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--header", action="append", default=[])
@@ -64,6 +67,11 @@ def main() -> int:
         nonlocal pending_connects
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
+        if args.source:
+            # The port is chosen at connect (IP_BIND_ADDRESS_NO_PORT), for this destination:
+            # a bind alone would need a port free of every earlier run's TIME_WAIT sockets.
+            sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24), 1)
+            sock.bind((args.source, 0))
         try:
             sock.connect((args.host, args.port))
         except BlockingIOError:

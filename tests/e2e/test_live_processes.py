@@ -26,6 +26,17 @@ print(json.dumps({r.pid: sum((r.figures or {}).get("kinds", {}).values())
 """
 
 
+OPS_TOKEN = "ops-token-of-the-processes-test"
+
+
+def stats(stack) -> dict:
+    """``/stream/stats`` as an operator sees it, from whichever process answers."""
+    answer = httpx.get(f"{stack.base_url}/stream/stats",
+                       headers={"Authorization": f"Bearer {OPS_TOKEN}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["servers"]
+
+
 def streams_by_process(stack) -> dict:
     out = stack.manage("shell", "-c", REPORTS).strip().splitlines()[-1]
     return {int(pid): n for pid, n in json.loads(out).items()}
@@ -44,7 +55,7 @@ def wait_for(check, timeout: float = 30, every: float = 0.5):
 @pytest.fixture
 def stack(tmp_path):
     env = {"STREAM_PRESENCE_SECONDS": "1", "SDK_RATE_LIMIT_PER_MINUTE": "0",
-           "STREAM_HEARTBEAT_SECONDS": "1"}
+           "STREAM_HEARTBEAT_SECONDS": "1", "STREAM_OPS_TOKEN": OPS_TOKEN}
     with LiveStack(tmp_path / "var", extra_env=env,
                    server_args=("--processes", "2")).running() as live:
         yield live
@@ -68,6 +79,11 @@ def test_two_processes__a_change_reaches_streams_on_both__a_dead_worker_replaced
                     break
         held = streams_by_process(stack)
         assert len(held) == 2 and all(held.values()), held
+        # The figures add up across processes, whichever of them is asked.
+        for _ in range(4):
+            servers = stats(stack)
+            assert servers["processes"] == 2
+            assert servers["streamsByKind"] == {"sdk": len(readers)}, servers
         with httpx.Client(base_url=stack.base_url, timeout=10) as api:
             token = api.post("/api/auth/token", json={
                 "username": "admin", "password": stack.credentials["password"]}).json()["access"]
