@@ -29,7 +29,9 @@ def children_argv(python: str, host: str, port: int, var_dir: str) -> dict[str, 
     return {
         "worker": [celery, "-A", "config", "worker", "--beat", "--loglevel=INFO",
                    "--concurrency=2", f"--schedule={var_dir}/celerybeat-schedule"],
-        "server": [python, "manage.py", "serve", "--host", host, "--port", str(port)],
+        # One process: a laptop's `make run` needs no more (production: one per core).
+        "server": [python, "manage.py", "serve", "--host", host, "--port", str(port),
+                   "--processes", "1"],
     }
 
 

@@ -74,7 +74,13 @@ def store_many(events: list[tuple[str, str, dict[str, Any]]]) -> list:
         by_channel.setdefault(channel, []).append(
             (event_type, data if isinstance(data, str)
              else json.dumps(data, cls=DjangoJSONEncoder)))
-    stored = get_storage().append_many(by_channel)
+    storage = get_storage()
+    if hasattr(storage, "append_many"):
+        stored = storage.append_many(by_channel)
+    else:  # a storage of the library's own (EVENTSTREAM_STORAGE_CLASS): one at a time
+        stored = {channel: [storage.append_event(channel, event_type, data)
+                            for event_type, data in items]
+                  for channel, items in by_channel.items()}
     return [(channel, event_type, data, event)
             for channel, stored_events in stored.items()
             for event, (event_type, data) in zip(stored_events, by_channel[channel])]

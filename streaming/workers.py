@@ -24,6 +24,18 @@ import sys
 import time
 
 
+def process_count(asked: int, host: str, cores: int | None = None) -> tuple[int, str]:
+    """How many server processes ``serve --processes asked`` runs (0: one per core), and a
+    note for the operator when that is not what they might expect."""
+    cores = cores or os.cpu_count() or 1
+    if asked > 0:
+        return asked, ""
+    if ":" in host and cores > 1:  # the socket workers adopt is IPv4 only
+        return 1, (f"{host} is IPv6: serving in one process (several need an IPv4 "
+                   "address)")
+    return cores, ""
+
+
 def listening_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
     if ":" in host:  # the endpoint daphne adopts a socket with knows IPv4 only
         raise SystemExit(f"--processes serves IPv4 addresses; {host!r} is not one")

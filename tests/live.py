@@ -176,8 +176,10 @@ class LiveStack:
         return log
 
     def start_server(self) -> None:
+        # One process unless the test asks for more (serve's default is one per core).
+        processes = () if "--processes" in self.server_args else ("--processes", "1")
         self.spawn("server", sys.executable, "manage.py", "serve", "--port", str(self.port),
-                   *self.server_args)
+                   *processes, *self.server_args)
         self._wait_http(self.origin_url, "the server")
         if self.pushpin and not any(log.name.startswith("pushpin") for _, log in self.processes):
             self.start_pushpin()
@@ -208,7 +210,8 @@ class LiveStack:
         """Another server process on its own port, sharing the database (and Redis, when
         set); its base URL."""
         port = free_port()
-        self.spawn("server-2", sys.executable, "manage.py", "serve", "--port", str(port))
+        self.spawn("server-2", sys.executable, "manage.py", "serve", "--port", str(port),
+                   "--processes", "1")
         url = f"http://127.0.0.1:{port}"
         self._wait_http(url, "the second server")
         return url

@@ -97,3 +97,4 @@ def test_close_credential_streams__error_then_close_on_every_edge(edges):
 
 def test_edge_name__drops_the_key():
     assert edge_name("http://127.0.0.1:5561?iss=pushpin&key=secret") == "http://127.0.0.1:5561"
+

@@ -1,5 +1,4 @@
 import argparse
-import os
 import sys
 
 from daphne import http_protocol
@@ -32,17 +31,21 @@ class Command(BaseCommand):
         parser.add_argument("--no-access-log", action="store_true")
         parser.add_argument("--proxy-headers", action="store_true",
                             help="trust X-Forwarded-For (behind a proxy such as Pushpin)")
-        parser.add_argument("--processes", type=int, default=1,
+        parser.add_argument("--processes", type=int, default=0,
                             help="server processes sharing the port, each with its own hub "
-                                 "(0: one per core; streaming/workers.py)")
+                                 "(default 0: one per core; streaming/workers.py)")
         parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's socket
 
     def handle(self, *args, host, port, no_access_log, proxy_headers, processes, fd,
                **options):
-        if fd is None and processes != 1:
+        from streaming.workers import process_count
+
+        count, note = process_count(processes, host)
+        if note and fd is None:
+            self.stdout.write(note)
+        if fd is None and count != 1:
             from streaming.workers import supervise
 
-            count = processes if processes > 0 else (os.cpu_count() or 1)
             flags = (["--no-access-log"] if no_access_log else []) + \
                 (["--proxy-headers"] if proxy_headers else [])
             sys.exit(supervise(host, port, count, flags, out=self.stdout))
