@@ -13,7 +13,10 @@ import time
 import httpx
 import pytest
 
+from tests.e2e.test_live_sessions import fetch, renamed
 from tests.live import LiveStack
+from tests.sessions.agentpipe import replay
+from tests.sessions.recorded import conversation_events
 from tests.sse_client import SSEReader
 
 pytestmark = pytest.mark.live
@@ -55,7 +58,8 @@ def wait_for(check, timeout: float = 30, every: float = 0.5):
 @pytest.fixture
 def stack(tmp_path):
     env = {"STREAM_PRESENCE_SECONDS": "1", "SDK_RATE_LIMIT_PER_MINUTE": "0",
-           "STREAM_HEARTBEAT_SECONDS": "1", "STREAM_OPS_TOKEN": OPS_TOKEN}
+           "STREAM_HEARTBEAT_SECONDS": "1", "STREAM_OPS_TOKEN": OPS_TOKEN,
+           "INGEST_RATE_LIMIT_PER_MINUTE": "0"}
     with LiveStack(tmp_path / "var", extra_env=env,
                    server_args=("--processes", "2")).running() as live:
         yield live
@@ -124,3 +128,20 @@ def test_two_processes__a_change_reaches_streams_on_both__a_dead_worker_replaced
     finally:
         for reader in readers:
             reader.close()
+
+
+def test_two_processes__cli_events_shuffled_and_duplicated_over_both__same_conversation(stack):
+    """Each process has its own group-commit writer: copies of one event committed by both
+    at once must still be stored once, and every order must give the same conversation."""
+    stack.api_key = stack.credentials["apiKey"]
+    events = conversation_events("procs", messages=12)
+    replay(stack.base_url, stack.api_key, [events[0]])
+    assert replay(stack.base_url, stack.api_key, events[1:]).lost == []
+    expected = fetch(stack, "procs")
+    assert expected["status"] == "completed" and len(expected["messages"]) == 12
+    for seed in range(3):
+        name = f"procs-{seed}"
+        outcome = replay(stack.base_url, stack.api_key, renamed(events, name), duplicate=5,
+                         shuffle=True, seed=seed)
+        assert outcome.lost == [] and outcome.succeeded == outcome.sent
+        assert fetch(stack, name) == expected, f"seed {seed}"
