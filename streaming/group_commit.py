@@ -21,6 +21,8 @@ from concurrent.futures import Future
 
 from django.db import connection
 
+from .db import writer_turn
+
 logger = logging.getLogger(__name__)
 IDLE_SECONDS = 2.0
 
@@ -96,7 +98,8 @@ class GroupCommitter:
 
     def _commit(self, group: list) -> None:
         try:
-            answers = self.write([item for item, _ in group])
+            with writer_turn():
+                answers = self.write([item for item, _ in group])
         except Exception as exc:  # noqa: BLE001 - the commit failed: every request is told
             logger.exception("%s: a group of %d could not be committed", self.name, len(group))
             connection.close()  # the next group starts on a fresh connection

@@ -149,6 +149,14 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def server_cpu(stack) -> float:
+    """CPU seconds so far of the server's processes (the supervisor and its workers)."""
+    from bench.fanout.run import cpu_seconds, descendants
+
+    (server,) = [p for p, log in stack.processes if log.name == "server.log"]
+    return sum(cpu_seconds(pid) for pid in [server.pid, *descendants(server.pid)])
+
+
 def measure(processes: int, args) -> dict:
     """(a) and (b) against a fresh server of ``processes`` processes."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,10 +165,14 @@ def measure(processes: int, args) -> dict:
             "LOG_LEVEL": "WARNING"}, server_args=("--processes", str(processes)))
         with stack.running():
             key = stack.credentials["apiKey"]
-            rates, all_latencies, failed = [], [], []
+            rates, all_latencies, failed, costs = [], [], [], []
             for round_ in range(args.rounds):
+                client_before, server_before = time.process_time(), server_cpu(stack)
                 rate, latencies, failures = asyncio.run(
                     ingest_round(stack.base_url, key, args.clients, args.messages, round_))
+                if latencies:
+                    costs.append(((server_cpu(stack) - server_before) / len(latencies),
+                                  (time.process_time() - client_before) / len(latencies)))
                 rates.append(rate)
                 all_latencies += latencies
                 failed += failures
@@ -170,6 +182,8 @@ def measure(processes: int, args) -> dict:
                                                   args.messages))
             uploads = [upload_once(stack.base_url, key, 10_000, n) for n in range(args.uploads)]
     return {"rates": rates, "latencies": all_latencies, "failed": failed, "ceiling": ceiling,
+            "server_us": statistics.median(c[0] for c in costs) * 1e6,
+            "client_us": statistics.median(c[1] for c in costs) * 1e6,
             "server": [s for _, s in uploads], "total": [t for t, _ in uploads]}
 
 
@@ -208,6 +222,10 @@ def main() -> int:
          [f"{percentile(r['latencies'], 0.5) * 1000:.1f} / "
           f"{percentile(r['latencies'], 0.99) * 1000:.1f}" for r in results.values()])
     line("(a) refused or failed events", [str(len(r["failed"])) for r in results.values()])
+    line("(a) server CPU µs per event (all processes)",
+         [f"{r['server_us']:,.0f}" for r in results.values()])
+    line("(a) load generator CPU µs per event",
+         [f"{r['client_us']:,.0f}" for r in results.values()])
     line("(b) 10,000-message upload, server s p50/max",
          [f"{statistics.median(r['server']):.2f} / {max(r['server']):.2f}"
           for r in results.values()], "", "< 1 s")

@@ -145,3 +145,28 @@ def test_two_processes__cli_events_shuffled_and_duplicated_over_both__same_conve
                          shuffle=True, seed=seed)
         assert outcome.lost == [] and outcome.succeeded == outcome.sent
         assert fetch(stack, name) == expected, f"seed {seed}"
+
+
+def test_supervisor_killed_outright__its_workers_stop_too(stack):
+    supervisor = next(p for p, log in stack.processes if log.name == "server.log")
+    workers = [int(pid) for pid in
+               open(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read().split()]
+    assert len(workers) == 2
+    os.kill(supervisor.pid, signal.SIGKILL)
+    supervisor.wait(10)
+
+    def all_gone():
+        for pid in workers:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            # A zombie is gone too (exited; init reaps it).
+            try:
+                if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                    return False
+            except FileNotFoundError:
+                continue
+        return True
+
+    wait_for(all_gone, timeout=15)

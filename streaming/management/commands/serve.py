@@ -82,9 +82,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Serving on http://{host}:{port}/")
             endpoints = build_endpoint_description_strings(host=host, port=port)
         else:
-            from streaming.workers import worker_endpoint
+            from streaming.workers import stop_with_supervisor, worker_endpoint
 
             endpoints = [worker_endpoint(fd)]
+            stop_with_supervisor()  # after the handlers above: it may signal at once
         Server(
             application=application,
             endpoints=endpoints,
