@@ -3,7 +3,8 @@ posts chunks, progress and the end; followers poll or stream the messages.
 
 Messages are numbered per task (``sequence``), kept ``TASK_MESSAGE_TTL_MINUTES`` and then pruned
 (``task_messages_prune``, every 15 minutes from beat); reads never return expired ones. Every
-message is published on the task's channel after the commit.
+message's event is stored in the same transaction (a stream opening sees both or neither) and
+fanned out after the commit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from streaming.broadcast import publish_many_on_commit, publish_on_commit
+from streaming.broadcast import publish_with_transaction
 from streaming.rows import rows_insert, rows_update
 
 from .models import TERMINAL_TASK_STATES, Task, TaskMessage, TaskMessageKind, TaskState
@@ -180,7 +181,9 @@ def task_messages_post(items) -> list[PostedMessage]:
                               "created_at", "expires_at"],
                 [[m.task_id, m.sequence, m.kind, m.content, m.progress, m.metadata,
                   m.created_at, m.expires_at] for m in messages])
-    publish_many_on_commit(events)
+    # Stored with the messages: a stream opening between the two commits would show a
+    # message in the task's output and then again as its event.
+    publish_with_transaction(events)
     return messages
 
 
@@ -199,8 +202,8 @@ def task_cancel(*, task: Task) -> Task:
         task=locked, sequence=locked.last_sequence, kind=TaskMessageKind.STATUS,
         content="canceled", metadata={"state": TaskState.CANCELED}, created_at=now,
         expires_at=now + timedelta(minutes=settings.TASK_MESSAGE_TTL_MINUTES))
-    publish_on_commit(task_channel(locked), TaskMessageKind.STATUS,
-                      stream_payload(locked, message))
+    publish_with_transaction([(task_channel(locked), TaskMessageKind.STATUS,
+                               stream_payload(locked, message))])
     return locked
 
 

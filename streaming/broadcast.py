@@ -141,6 +141,18 @@ def publish_many_on_commit(events: list[tuple[str, str, dict[str, Any]]]) -> Non
         transaction.on_commit(partial(publish_many, list(events)))
 
 
+def publish_with_transaction(events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Store ``events`` in the current transaction and fan them out once it commits.
+
+    For writes whose streams open with a picture of the state (a task's output so far) and
+    the channel's id read in one snapshot: a row and its event must commit together, or an
+    opening between the two commits shows the row and then gets its event too (shown
+    twice). Storing takes the channels' counter rows' locks until the commit."""
+    if events:
+        stored = store_many(list(events))
+        transaction.on_commit(partial(fan_out_many, stored))
+
+
 def close_credential_streams(credential: Credential) -> None:
     """End the streams Pushpin holds for ``credential`` (streams this server holds are closed by
     the hub's re-check). Call it after the revocation commits."""

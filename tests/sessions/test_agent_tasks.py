@@ -263,3 +263,23 @@ def test_messages_post__a_finished_task_in_the_batch__409_and_nothing_written(or
     open_task.refresh_from_db()
     assert (open_task.state, open_task.last_sequence) == ("submitted", 0)
     assert not TaskMessage.objects.filter(task=open_task).exists()
+
+
+def test_messages_post__event_stored_with_the_message_before_the_commit(
+        organization, django_capture_on_commit_callbacks):
+    """A task stream opens with the task's output so far and the channel's id, read in one
+    snapshot; a message committed before its event would show up there and then again as its
+    event (CI saw a live task page read "0 1 2 3 4 5 6 6 7"). So the event is stored in the
+    message's own transaction, and only its fan-out waits for the commit."""
+    from streaming.selectors import current_id
+
+    task = agent_tasks.task_create(organization=organization, agent="writer", task_id="s")
+    channel = agent_tasks.task_channel(task)
+    with django_capture_on_commit_callbacks(execute=False) as fan_outs:
+        agent_tasks.task_message_post(task=task, kind="chunk", content="0")
+        # Not yet committed (the callbacks have not run): message and event are there together.
+        assert TaskMessage.objects.filter(task=task).count() == 1
+        assert current_id(channel) == 1
+    assert len(fan_outs) == 1
+    agent_tasks.task_cancel(task=task)
+    assert current_id(channel) == 2
