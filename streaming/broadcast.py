@@ -36,14 +36,7 @@ logger = logging.getLogger(__name__)
 
 def publish(channel: str, event_type: str, data: dict[str, Any]) -> None:
     """Store and fan out one event now. Failures are logged: the change itself has committed."""
-    try:
-        stored = store_many([(channel, event_type, data)])
-    except Exception:  # noqa: BLE001 - a lost event must not turn a committed write into a 500
-        logger.exception("could not publish %s on %s", event_type, channel)
-        return
-    # Publishing to Pushpin waits for its answer: it must be done before a short-lived process
-    # (a manage.py command, a Celery task) exits.
-    fan_out_many(stored)
+    publish_many([(channel, event_type, data)])
 
 
 def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> None:
@@ -54,13 +47,19 @@ def publish_on_commit(channel: str, event_type: str, data: dict[str, Any]) -> No
 def publish_many(events: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Store and fan out several ``(channel, event type, data)`` at once: each channel's
     events are stored together (``EventStorage.append_many``: a handful of queries however
-    many events and channels) and then fanned out."""
+    many events and channels) and then fanned out. Failures are logged (the changes themselves
+    have committed; a lost event must not turn a committed write into a 500); several events
+    that cannot be stored together are tried one by one. Publishing to Pushpin waits for its
+    answer: it must be done before a short-lived process (a command, a Celery task) exits."""
     try:
         stored = store_many(events)
-    except Exception:  # noqa: BLE001 - as publish(): the changes themselves have committed
+    except Exception:  # noqa: BLE001
+        if len(events) == 1:
+            logger.exception("could not publish %s on %s", events[0][1], events[0][0])
+            return
         logger.exception("could not store %d events together; one by one", len(events))
-        for channel, event_type, data in events:
-            publish(channel, event_type, data)
+        for event in events:
+            publish_many([event])
         return
     fan_out_many(stored)
 

@@ -110,7 +110,7 @@ def writer_turn():
         return
     import fcntl
 
-    path = f"{settings.DATABASES['default']['NAME']}.writers.lock"
+    path = f"{connection.settings_dict['NAME']}.writers.lock"  # beside this connection's file
     with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -4,7 +4,7 @@ With ``GRIP_URL`` set (one Pushpin, or several edges' URLs separated by commas: 
 ``GRIP_URLS``), Pushpin forwards each new stream request (signed with ``Grip-Sig``) to
 Flagstream, which answers once — the opening events (``put`` or a replay) and a hold
 instruction — and Pushpin keeps the connection, receiving every later event from
-``send_event``. The opening is answered from the same raw ASGI path as direct streams (cached
+``streaming.broadcast``. The opening is answered from the same raw ASGI path as direct streams (cached
 authentication and ``put``, no Django request cycle: under ASGI that costs a thread and a
 database connection per concurrent request). The instruction is the one django-eventstream's
 GRIP view gives (same channel names, ids and signed ``es-meta`` next link), so Pushpin's

@@ -59,16 +59,20 @@ def threads(pid: int) -> int:
     return 0
 
 
-def db_handles(pid: int, db_file: Path) -> int:
-    """Open SQLite connections of a process: file descriptors on the database file itself."""
-    count = 0
+def open_files(pid: int) -> list[str]:
+    """What a process's file descriptors point at (a path, or "socket:[…]" and the like)."""
+    targets = []
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            if os.readlink(fd) == str(db_file):
-                count += 1
+            targets.append(os.readlink(fd))
         except OSError:
             continue
-    return count
+    return targets
+
+
+def db_handles(pid: int, db_file: Path) -> int:
+    """Open SQLite connections of a process: file descriptors on the database file itself."""
+    return open_files(pid).count(str(db_file))
 
 
 def descendants(pid: int) -> list[int]:
@@ -217,14 +221,7 @@ class Pushpin:
 
 
 def socket_count(pid: int) -> int:
-    count = 0
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            if os.readlink(fd).startswith("socket:"):
-                count += 1
-        except OSError:
-            continue
-    return count
+    return sum(target.startswith("socket:") for target in open_files(pid))
 
 
 def cpu_seconds(pid: int) -> float:

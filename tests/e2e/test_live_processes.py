@@ -13,10 +13,8 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.test_live_sessions import fetch, renamed
+from tests.e2e.test_live_sessions import assert_replays_store_the_same
 from tests.live import LiveStack
-from tests.sessions.agentpipe import replay
-from tests.sessions.recorded import conversation_events
 from tests.sse_client import SSEReader
 
 pytestmark = pytest.mark.live
@@ -134,17 +132,7 @@ def test_two_processes__cli_events_shuffled_and_duplicated_over_both__same_conve
     """Each process has its own group-commit writer: copies of one event committed by both
     at once must still be stored once, and every order must give the same conversation."""
     stack.api_key = stack.credentials["apiKey"]
-    events = conversation_events("procs", messages=12)
-    replay(stack.base_url, stack.api_key, [events[0]])
-    assert replay(stack.base_url, stack.api_key, events[1:]).lost == []
-    expected = fetch(stack, "procs")
-    assert expected["status"] == "completed" and len(expected["messages"]) == 12
-    for seed in range(3):
-        name = f"procs-{seed}"
-        outcome = replay(stack.base_url, stack.api_key, renamed(events, name), duplicate=5,
-                         shuffle=True, seed=seed)
-        assert outcome.lost == [] and outcome.succeeded == outcome.sent
-        assert fetch(stack, name) == expected, f"seed {seed}"
+    assert_replays_store_the_same(stack, "procs")
 
 
 def test_supervisor_killed_outright__its_workers_stop_too(stack):

@@ -47,19 +47,25 @@ def renamed(events: list[dict], conversation_id: str) -> list[dict]:
     return copy
 
 
-def test_replayed_as_the_cli_sends__same_conversation_every_time(stack):
-    events = conversation_events("base", messages=12)
-    in_order = replay(stack.base_url, stack.api_key, [events[0]])  # started first, alone
-    in_order = replay(stack.base_url, stack.api_key, events[1:])
-    assert in_order.lost == []
-    expected = fetch(stack, "base")
-    assert expected["status"] == "completed" and len(expected["messages"]) == 12
+def assert_replays_store_the_same(stack, name: str, messages: int = 12) -> None:
+    """A conversation sent in order (``started`` first, alone), then three times more under
+    other ids, shuffled and each event five times, as the CLI's goroutines and retries would:
+    nothing lost, and every copy stored the same."""
+    events = conversation_events(name, messages=messages)
+    replay(stack.base_url, stack.api_key, [events[0]])
+    assert replay(stack.base_url, stack.api_key, events[1:]).lost == []
+    expected = fetch(stack, name)
+    assert expected["status"] == "completed" and len(expected["messages"]) == messages
     for seed in range(3):
-        name = f"replay-{seed}"
-        outcome = replay(stack.base_url, stack.api_key, renamed(events, name), duplicate=5,
+        copy = f"{name}-{seed}"
+        outcome = replay(stack.base_url, stack.api_key, renamed(events, copy), duplicate=5,
                          shuffle=True, seed=seed)
         assert outcome.lost == [] and outcome.succeeded == outcome.sent
-        assert fetch(stack, name) == expected, f"seed {seed}"
+        assert fetch(stack, copy) == expected, f"seed {seed}"
+
+
+def test_replayed_as_the_cli_sends__same_conversation_every_time(stack):
+    assert_replays_store_the_same(stack, "base")
 
 
 def test_cli_headers_only__no_redirect_and_json_errors(stack):

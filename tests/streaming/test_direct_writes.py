@@ -20,13 +20,6 @@ def event(event_id: int, event_type: str = "changed") -> StreamEvent:
     return StreamEvent("c", event_id, event_type, f'{{"n": {event_id}}}')
 
 
-def hub_with(subscription: Subscription) -> Hub:
-    hub = Hub()
-    hub.last_ids["c"] = 0
-    hub.subscriptions["c"] = {subscription}
-    return hub
-
-
 class Recorder:
     """A writer that takes everything but the ids it is told to decline."""
 
@@ -44,34 +37,45 @@ class Recorder:
         return [getattr(item, "id", item) for item in self.items]
 
 
+def recorded() -> tuple[Subscription, Recorder, Hub]:
+    """A subscription with a Recorder for its writer, alone on channel "c" of a hub."""
+    subscription = Subscription("c")
+    subscription.writer = writer = Recorder()
+    hub = Hub()
+    hub.last_ids["c"] = 0
+    hub.subscriptions["c"] = {subscription}
+    return subscription, writer, hub
+
+
+async def waiting(subscription: Subscription) -> asyncio.Future:
+    """Its consumer, waiting in next() (so the writer is the sink) until an item is queued."""
+    consumer = asyncio.ensure_future(subscription.next())
+    await asyncio.sleep(0)
+    return consumer
+
+
 def test_dispatch__consumer_waiting__events_go_to_its_writer_and_it_stays_asleep():
     async def scenario():
-        subscription = Subscription("c")
-        subscription.writer = writer = Recorder()
-        hub = hub_with(subscription)
-        waiting = asyncio.ensure_future(subscription.next())
-        await asyncio.sleep(0)
+        subscription, writer, hub = recorded()
+        consumer = await waiting(subscription)
         hub.dispatch(event(1))
         hub.dispatch(event(2))
         await asyncio.sleep(0)
         assert writer.ids == [1, 2]
-        assert not waiting.done() and subscription.queue.qsize() == 0
-        waiting.cancel()
+        assert not consumer.done() and subscription.queue.qsize() == 0
+        consumer.cancel()
 
     asyncio.run(scenario())
 
 
 def test_dispatch__writer_declines__queued_and_later_events_wait_behind_it():
     async def scenario():
-        subscription = Subscription("c")
-        subscription.writer = writer = Recorder()
-        hub = hub_with(subscription)
-        waiting = asyncio.ensure_future(subscription.next())
-        await asyncio.sleep(0)
+        subscription, writer, hub = recorded()
+        consumer = await waiting(subscription)
         writer.decline = {3}
         hub.dispatch(event(3))
         hub.dispatch(event(4))  # before the consumer ran: must not overtake 3
-        assert (await waiting).id == 3
+        assert (await consumer).id == 3
         assert (await subscription.next()).id == 4
         assert writer.ids == []
 
@@ -80,9 +84,7 @@ def test_dispatch__writer_declines__queued_and_later_events_wait_behind_it():
 
 def test_dispatch__consumer_busy__events_queued_not_written():
     async def scenario():
-        subscription = Subscription("c")
-        subscription.writer = writer = Recorder()
-        hub = hub_with(subscription)
+        subscription, writer, hub = recorded()
         hub.dispatch(event(1))  # nobody waits in next(): the writer is not the sink
         assert writer.ids == [] and subscription.queue.qsize() == 1
         assert (await subscription.next()).id == 1
@@ -92,16 +94,14 @@ def test_dispatch__consumer_busy__events_queued_not_written():
 
 def test_push__heartbeat__written_while_waiting_else_queued():
     async def scenario():
-        subscription = Subscription("c")
-        subscription.writer = writer = Recorder()
+        subscription, writer, _ = recorded()
         assert subscription.push(HEARTBEAT)
         assert writer.items == [] and subscription.queue.qsize() == 1
         assert await subscription.next() is HEARTBEAT
-        waiting = asyncio.ensure_future(subscription.next())
-        await asyncio.sleep(0)
+        consumer = await waiting(subscription)
         assert subscription.push(HEARTBEAT)
-        assert writer.items == [HEARTBEAT] and not waiting.done()
-        waiting.cancel()
+        assert writer.items == [HEARTBEAT] and not consumer.done()
+        consumer.cancel()
 
     asyncio.run(scenario())
 
@@ -157,13 +157,12 @@ def test_direct_writer__client_backed_up__pump_woken_to_wait_and_writer_off(item
     async def scenario():
         subscription, transport = Subscription("c"), FakeTransport()
         subscription.writer = write = direct_writer(EndsOnDone(), subscription, transport)
-        waiting = asyncio.ensure_future(subscription.next())
-        await asyncio.sleep(0)
+        consumer = await waiting(subscription)
         transport.full = True
         assert subscription.push(item)
         assert len(transport.written) == 1
         assert subscription.sink is None
-        assert await waiting is BACKED_UP
+        assert await consumer is BACKED_UP
         assert write is subscription.writer  # back on once the pump waits again
 
     asyncio.run(scenario())
