@@ -171,14 +171,20 @@ class FlagstreamClient:
     def close(self) -> None:
         """Stop the background thread and close connections."""
         self._stop.set()
-        response = self._stream_response
-        if response is not None:
-            try:
-                response.close()
-            except Exception:  # noqa: BLE001
-                pass
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(5)
+        # The thread may be connecting right now, its response not yet published: keep
+        # closing whatever response it holds until it has seen the stop and ended.
+        deadline = time.monotonic() + 5
+        while True:
+            response = self._stream_response
+            if response is not None:
+                try:
+                    response.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            if (not self._thread.is_alive() or threading.current_thread() is self._thread
+                    or time.monotonic() >= deadline):
+                break
+            self._thread.join(0.1)
         if self.analytics is not None:
             self.analytics.close()  # the last flush, before the connections go
         self._http.close()
@@ -269,6 +275,8 @@ class FlagstreamClient:
                 raise PermissionError(self._fatal)
             response.raise_for_status()
             self._stream_response = response
+            if self._stop.is_set():
+                return  # closed while connecting
             self.stream_connected = True
             self._backoff_attempt = 0
             self._recovered()
