@@ -37,7 +37,7 @@ def live_company(request):
         organization = get_object_or_404(Organization, slug=slug)
         if organization not in mine:
             return _refused(request, 403, "Not your company",
-                            f"You are not a member of {organization.name}.", companies=mine)
+                            f"You are not a member of {slug!r}.", companies=mine)
     if not organization.streaming_enabled:
         return _refused(request, 403, "Live updates are off",
                         f"Live updates are turned off for {organization.name} (organization "

@@ -3,6 +3,8 @@
 Django answers some errors itself, before or around the views: an unknown URL (404 HTML), a
 method a plain view does not take (405 with an empty body), a body over
 DATA_UPLOAD_MAX_MEMORY_SIZE (``RequestDataTooBig``: 400 HTML and a traceback on the console).
+A database that cannot be reached (restarting, failing over) is a 503 with ``Retry-After``
+on every path, not a 500: the client is to come back, not to give up.
 Under ``/api/``, ``/ofrep/``, ``/stream/`` and ``/ws`` those become
 ``{"error": code, "detail": sentence}`` with the right status (413 for a body too large).
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+
+from tenancy.api.admission import database_refusal
 
 JSON_PREFIXES = ("/api/", "/ofrep/", "/stream/", "/ws", "/agent-to-agent/")
 
@@ -49,4 +53,12 @@ class JsonErrorsMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, RequestDataTooBig) and request.path.startswith(JSON_PREFIXES):
             return _too_large()
-        return None
+        refused = database_refusal(exception)
+        if refused is None:
+            return None
+        response = JsonResponse(refused.body, status=refused.status) \
+            if request.path.startswith(JSON_PREFIXES) else \
+            HttpResponse(refused.body["detail"], status=refused.status, content_type="text/plain")
+        for name, value in refused.headers.items():
+            response[name] = value
+        return response

@@ -11,6 +11,7 @@ from config.health import health
 from sessions_app import views as session_views
 from companies import pages as company_pages
 from streaming.metrics import metrics
+from tenancy import pages as tenancy_pages
 
 admin.site.site_header = "Flagstream"
 admin.site.site_title = "Flagstream"
@@ -40,7 +41,7 @@ urlpatterns = [
     path("live/tasks/<int:task_id>/", session_views.live_task, name="live-task"),
     path("api/health", health, name="health"),
     path("metrics", metrics, name="metrics"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", tenancy_pages.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("live/company/", company_pages.live_company, name="live-company"),
     path("live/analytics/", analytics_pages.live_analytics, name="live-analytics"),
@@ -58,6 +59,8 @@ urlpatterns = [
     path("ofrep/v1/evaluate/flags", ofrep.evaluate_flags, name="ofrep-flags"),
     # Only Pushpin's follow-ups (link=next, recover) get here; streaming.routing serves streams.
     path("", include("streaming.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Public, and public whatever Authorization header a client sends along (a key's Bearer
+    # is no login token, and must not turn the schema into a 401).
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -10,4 +10,5 @@ class TenancyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import auth_backends  # noqa: F401  (counts failed logins)
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)

@@ -54,6 +54,26 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
+# Browsers on other origins may call the SDK API and OFREP with a client key (config/cors.py):
+# every origin by default ("*"), or only those listed ("https://app.example.com,…").
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "*")
+CORS_PATH_PREFIXES = ["/api/sdk/", "/ofrep/v1/"]
+
+# Served over HTTPS (a TLS-terminating proxy in front): HTTPS=true turns on secure cookies, the
+# redirect of plain HTTP and, with HSTS_SECONDS, Strict-Transport-Security. The embedded
+# default serves plain HTTP on loopback. `manage.py check --deploy` is clean with the settings
+# of docs/deploy.md.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+# The proxy says which scheme the client used; without it every request would look like HTTP
+# and be redirected forever.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# Load balancers' health checks come over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^stream/health$", r"^metrics$"]
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -128,6 +148,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+else:
+    # A database that is away must answer fast (503, Retry-After), never hang a request.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+# What a request meeting an unavailable database is told (503): when to try again.
+DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (optional) -----------------------------------------------------------------------
@@ -222,11 +248,19 @@ SPECTACULAR_SETTINGS = {
                              "analytics.api.openapi.add_analytics_paths",
                              "sessions_app.api.openapi.add_session_paths",
                              "companies.openapi.add_company_paths",
-                             "streaming.openapi.add_stream_paths"],
+                             "streaming.openapi.add_stream_paths",
+                             "config.openapi.document_errors"],
 }
 
 # --- Flagstream -----------------------------------------------------------------------------
 JWT_ACCESS_TTL_SECONDS = env_int("JWT_ACCESS_TTL_SECONDS", 15 * 60)
+# Password guessing (POST /api/auth/token, /accounts/login/) and refresh-token guessing: failed
+# attempts a minute before every attempt is refused with 429 until the minute ends (0 = off).
+# Behind a proxy that does not pass the client's address, every client shares one address.
+AUTH_FAILURES_PER_USERNAME_PER_MINUTE = env_int("AUTH_FAILURES_PER_USERNAME_PER_MINUTE", 10)
+AUTH_FAILURES_PER_ADDRESS_PER_MINUTE = env_int("AUTH_FAILURES_PER_ADDRESS_PER_MINUTE", 100)
+AUTHENTICATION_BACKENDS = ["tenancy.auth_backends.FailureLimitBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
 JWT_REFRESH_TTL_SECONDS = env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)
 SDK_KEY_ROTATION_GRACE_SECONDS = env_int("SDK_KEY_ROTATION_GRACE_SECONDS", 24 * 3600)
 STREAM_HEARTBEAT_SECONDS = env_int("STREAM_HEARTBEAT_SECONDS", 15)
@@ -299,6 +333,9 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200)
 TASK_MESSAGE_TTL_MINUTES = env_int("TASK_MESSAGE_TTL_MINUTES", 60)  # agent-to-agent tasks
 STREAM_TOKEN_TTL_SECONDS = env_int("STREAM_TOKEN_TTL_SECONDS", 600)  # a task stream's token
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)
+# No request body past this reaches the application, whatever the path (`manage.py serve`
+# answers 413 and closes): just above the largest body an endpoint takes, the upload's.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", UPLOAD_MAX_BYTES + 64 * 1024)
 SDK_STREAM_TOKEN_TTL_SECONDS = env_int("SDK_STREAM_TOKEN_TTL_SECONDS", 24 * 3600)
 OFREP_INACTIVITY_DELAY_SECONDS = env_int("OFREP_INACTIVITY_DELAY_SECONDS", 120)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import JsonResponse
 
 from tenancy.models import APIKey
@@ -48,8 +49,24 @@ def request_user(request, token: str | None, *, missing: str):
         except TokenError as exc:
             raise Refused(401, "invalid_token", str(exc)) from None
     if request.user.is_authenticated:
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            csrf_check(request)
         return request.user
     raise Refused(401, "not_authenticated", missing)
+
+
+def csrf_check(request) -> None:
+    """Refused (403) unless an unsafe request made with the session cookie carries the CSRF
+    token (``X-CSRFToken``), as Django's forms and DRF's session authentication require: the
+    views that take a session or a key are exempt from the middleware, so it is checked
+    here, once the session is what speaks."""
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    check = CsrfViewMiddleware(lambda request: None)
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:
+        raise Refused(403, "csrf_failed", "a request made with the session cookie needs its "
+                                          "CSRF token (X-CSRFToken header)")
 
 
 def validation_refused(error) -> Refused:
@@ -178,11 +195,31 @@ async def asgi_answer(send, work, what: str) -> None:
         return
     except ConnectionError:
         return
-    except Exception:  # noqa: BLE001 - answered as the Django view would: 500, JSON
-        logger.exception("%s failed", what)
-        await asgi_json(send, 500, {"error": "server_error", "detail": "request failed"})
+    except Exception as exc:  # noqa: BLE001 - answered as the Django view would
+        refused = database_refusal(exc)
+        if refused is None:
+            logger.exception("%s failed", what)
+            refused = Refused(500, "server_error", "request failed")
+        await asgi_json(send, refused.status, refused.body, refused.headers)
         return
     await asgi_json(send, status, body)
+
+
+def database_refusal(exc: Exception) -> Refused | None:
+    """How a database error is answered when it is the client's to act on, for Django views
+    (config.api_errors) and raw ASGI paths alike: a database that cannot be reached
+    (restarting, failing over) is 503 with Retry-After — come back, do not give up; a NUL
+    character in text, which PostgreSQL refuses and SQLite takes, is bad input (400).
+    None for anything else (a 500)."""
+    from django.conf import settings
+
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return Refused(503, "unavailable", "the database is unavailable: try again shortly",
+                       {"Retry-After": str(settings.DATABASE_RETRY_AFTER_SECONDS)})
+    if isinstance(exc, DataError) and "NUL (0x00)" in str(exc):
+        return Refused(400, "validation_error",
+                       "text may not contain the NUL character (\\u0000)")
+    return None
 
 
 async def asgi_method_refused(scope, send, allowed: str = "POST") -> bool:

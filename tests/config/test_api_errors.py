@@ -54,3 +54,10 @@ def test_pages_outside_the_api__still_html(client):
     response = client.get("/nothing-here/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_nul_character_in_a_parameter__400_not_500(db, api_as, viewer, project):
+    """Found by the schema fuzz on PostgreSQL, which takes no NUL in text: a 500 there."""
+    answer = api_as(viewer).get("/api/v1/projects/demo/", {"organization": "a\x00b"})
+    assert answer.status_code in (400, 404), answer.content  # 404 where SQLite looks it up
+    assert answer.json()["error"] in ("validation_error", "not_found")

@@ -50,3 +50,15 @@ def test_log_levels__per_component__parsed_and_bad_spec_named():
     assert component_levels("") == {}
     with pytest.raises(ValueError, match="LOG_LEVELS"):
         component_levels("celery=LOUD")
+
+
+def test_live_stack__a_credential_in_a_process_log__reported(tmp_path):
+    """The check every live test's teardown makes (tests/live.py) can fail."""
+    from tests.live import LiveStack
+
+    stack = LiveStack(tmp_path)
+    log = tmp_path / "server.log"
+    log.write_text("GET /api/sdk/stream?sdkKey=cli-abcdefghijklmnop 200\n")
+    stack.processes.append((None, log))
+    stack.remember({"keys": {"dev": ["cli-abcdefghijklmnop", "short"]}}, "srv-not-in-any-log-1")
+    assert stack.leaked_secrets() == ["cli-abcdef… in server.log"]

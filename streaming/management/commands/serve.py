@@ -1,4 +1,6 @@
 import argparse
+import io
+import json
 import sys
 
 from daphne import http_protocol
@@ -17,8 +19,50 @@ class WebRequest(http_protocol.WebRequest):
     first: a fifth of the event loop's time for single SDK events (py-spy, docs/BENCHMARKS.md).
     ``parsePOSTFormSubmission`` is Twisted's own switch for that; daphne does not expose it."""
 
+    max_body: int | None = None  # MAX_REQUEST_BYTES, set by the command
+    _too_large = False
+    _received = 0
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
+
+    # No body past MAX_REQUEST_BYTES is taken in, whatever the path: Twisted would buffer it
+    # whole (to a temporary file) before the application sees the request, and an endpoint
+    # that reads no body would never refuse it. Past the limit — declared, or counted as a
+    # chunked body arrives — the client gets 413 at once; what it still sends is read and
+    # dropped (closing at once would make its kernel reset the connection before it reads the
+    # answer), and the connection closes when the body ends, or after as much again.
+
+    def gotLength(self, length):
+        if length is not None and self.max_body and length > self.max_body:
+            self._refuse_too_large()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        self._received += len(data)
+        if not self._too_large and self.max_body and self._received > self.max_body:
+            self._refuse_too_large()
+        if not self._too_large:
+            super().handleContentChunk(data)
+        elif self._received > 2 * self.max_body:
+            self.channel.transport.loseConnection()
+
+    def requestReceived(self, command, path, version):
+        if self._too_large:
+            self.channel.transport.loseConnection()  # the body ended: dropped
+        else:
+            super().requestReceived(command, path, version)
+
+    def _refuse_too_large(self):
+        self._too_large = True
+        self.content = io.BytesIO()  # nothing more is kept
+        body = json.dumps({"error": "payload_too_large",
+                           "detail": f"the request body is larger than {self.max_body:,} bytes",
+                           "fields": {"body": [f"at most {self.max_body:,} bytes"]}}).encode()
+        self.channel.transport.write(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
 
 class Command(BaseCommand):
@@ -77,6 +121,9 @@ class Command(BaseCommand):
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(stop_gracefully()))
+        from django.conf import settings
+
+        WebRequest.max_body = settings.MAX_REQUEST_BYTES
         http_protocol.WebRequest = WebRequest  # what daphne's HTTP factory makes requests of
         if fd is None:
             self.stdout.write(f"Serving on http://{host}:{port}/")
