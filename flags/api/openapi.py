@@ -21,7 +21,7 @@ CONTEXT = {"type": "object", "additionalProperties": True,
 RESULT = {"type": "object", "properties": {
     "flagKey": {"type": "string"}, "value": {}, "variant": {"type": "string", "nullable": True},
     "variantKey": {"type": "string", "nullable": True}, "reason": {"type": "string"},
-    "version": {"type": "integer"}, "errorCode": {"type": "string"},
+    "version": {"type": "integer", "nullable": True}, "errorCode": {"type": "string"},
     "errorMessage": {"type": "string"}}}
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 OFREP_ERROR = {"application/json": {"schema": {"type": "object", "properties": {
@@ -74,6 +74,8 @@ SDK_PATHS = {
                       "400": {"description": "Bad context or evaluation error",
                               "content": OFREP_ERROR},
                       "404": {"description": "FLAG_NOT_FOUND", "content": OFREP_ERROR},
+                      "403": {"description": "A client key: single flags need a server key",
+                              "content": OFREP_ERROR},
                       **_auth_errors(OFREP_ERROR)}}},
     "/ofrep/v1/evaluate/flags": {"post": {
         "operationId": "ofrep_evaluate_flags", "tags": ["ofrep"], "security": HEADERS_ONLY,
@@ -86,6 +88,8 @@ SDK_PATHS = {
         "responses": {"200": {"description": "flags, metadata, eventStreams",
                               "content": _json(JSON_OBJECT)},
                       "304": {"description": "Unchanged since the ETag given"},
+                      "400": {"description": "INVALID_CONTEXT: the context is not an object",
+                              "content": OFREP_ERROR},
                       **_auth_errors(OFREP_ERROR)}}},
 }
 

@@ -118,8 +118,8 @@ class SDKKeyOutput(serializers.ModelSerializer):
     prefix = serializers.CharField(source="display_prefix")
     active = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
-    expiresAt = serializers.DateTimeField(source="expires_at")
+    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
 
     class Meta:
         model = SDKKey
@@ -179,9 +179,9 @@ class SegmentOutput(serializers.ModelSerializer):
 
 
 class AuditOutput(serializers.ModelSerializer):
-    environment = serializers.CharField(source="environment.key", default=None)
+    environment = serializers.CharField(source="environment.key", default=None, allow_null=True)
     actor = serializers.CharField(source="actor_label")
-    remoteAddr = serializers.CharField(source="remote_addr")
+    remoteAddr = serializers.CharField(source="remote_addr", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
 
     class Meta:

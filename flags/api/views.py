@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.exceptions import ValidationError
@@ -19,12 +19,29 @@ from .errors import validation_response
 
 ORGANIZATION_PARAM = OpenApiParameter(
     "organization", str, description="Organization slug, when a project key exists in several.")
+PAGE_PARAMS = [OpenApiParameter("page", int, description="Page number, from 1."),
+               OpenApiParameter("pageSize", int, description="Items per page, 1 to 500 (50).")]
+
+
+def page_of(serializer_class):
+    """The schema of a paginated list of ``serializer_class`` (what ``paginated`` answers)."""
+    return inline_serializer(f"{serializer_class.__name__.removesuffix('Output')}Page", {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True)})
 
 
 class Page(PageNumberPagination):
     page_size = 50
     page_size_query_param = "pageSize"
     max_page_size = 500
+
+    def paginate_queryset(self, queryset, request, view=None):
+        number = request.query_params.get(self.page_query_param)
+        if number is not None and not (number.isdigit() and int(number) > 0):
+            raise ValidationError({self.page_query_param: ["must be a whole number from 1"]})
+        return super().paginate_queryset(queryset, request, view)  # past the last page: 404
 
     def get_page_size(self, request):
         value = request.query_params.get(self.page_size_query_param)
@@ -69,7 +86,8 @@ class ProjectScoped(APIView):
 # --- projects and environments --------------------------------------------------------------
 
 class ProjectListView(APIView):
-    @extend_schema(responses=s.ProjectOutput(many=True))
+    @extend_schema(parameters=PAGE_PARAMS, responses=page_of(s.ProjectOutput),
+                   operation_id="v1_projects_list")
     def get(self, request):
         return paginated(self, selectors.projects_for_user(request.user), s.ProjectOutput)
 
@@ -98,7 +116,9 @@ class ProjectDetailView(ProjectScoped):
 class EnvironmentListView(ProjectScoped):
     write_role = Role.ADMIN
 
-    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.EnvironmentOutput(many=True))
+    @extend_schema(parameters=[ORGANIZATION_PARAM, *PAGE_PARAMS],
+                   responses=page_of(s.EnvironmentOutput),
+                   operation_id="v1_projects_environments_list")
     def get(self, request, project):
         return paginated(self, self.project().environments.select_related("project"),
                          s.EnvironmentOutput)
@@ -125,7 +145,9 @@ class SDKKeyListView(ProjectScoped):
 
     write_role = Role.ADMIN
 
-    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.SDKKeyOutput(many=True))
+    @extend_schema(parameters=[ORGANIZATION_PARAM, *PAGE_PARAMS],
+                   responses=page_of(s.SDKKeyOutput),
+                   operation_id="v1_projects_environments_keys_list")
     def get(self, request, project, env):
         environment = self.environment(Role.ADMIN)
         return paginated(self, selectors.sdk_keys_for_environment(environment), s.SDKKeyOutput)
@@ -169,8 +191,9 @@ class SDKKeyRotateView(ProjectScoped):
 
 class FlagListView(ProjectScoped):
     @extend_schema(parameters=[ORGANIZATION_PARAM, OpenApiParameter("tag", str),
-                               OpenApiParameter("archived", bool)],
-                   responses=s.FlagOutput(many=True))
+                               OpenApiParameter("archived", bool), *PAGE_PARAMS],
+                   responses=page_of(s.FlagOutput),
+                   operation_id="v1_projects_flags_list")
     def get(self, request, project):
         archived = request.query_params.get("archived")
         if archived is not None:
@@ -208,7 +231,9 @@ class FlagDetailView(ProjectScoped):
 
 
 class FlagAuditView(ProjectScoped):
-    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.AuditOutput(many=True))
+    @extend_schema(parameters=[ORGANIZATION_PARAM, *PAGE_PARAMS],
+                   responses=page_of(s.AuditOutput),
+                   operation_id="v1_projects_flags_audit_list")
     def get(self, request, project, flag):
         flag_obj = selectors.flag_get(self.project(), flag)
         return paginated(self, selectors.audit_for_flag(flag_obj), s.AuditOutput)
@@ -263,7 +288,9 @@ class FlagStateView(FlagStateScoped):
 # --- segments -------------------------------------------------------------------------------
 
 class SegmentListView(ProjectScoped):
-    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.SegmentOutput(many=True))
+    @extend_schema(parameters=[ORGANIZATION_PARAM, *PAGE_PARAMS],
+                   responses=page_of(s.SegmentOutput),
+                   operation_id="v1_projects_segments_list")
     def get(self, request, project):
         return paginated(self, self.project().segments.all(), s.SegmentOutput)
 
@@ -299,7 +326,9 @@ class SegmentDetailView(ProjectScoped):
 class ScheduledChangeListView(FlagStateScoped):
     """Upcoming and past scheduled changes of a flag in an environment; POST schedules one."""
 
-    @extend_schema(parameters=[ORGANIZATION_PARAM], responses=s.ScheduledChangeOutput(many=True))
+    @extend_schema(parameters=[ORGANIZATION_PARAM, *PAGE_PARAMS],
+                   responses=page_of(s.ScheduledChangeOutput),
+                   operation_id="v1_projects_environments_flags_scheduled_changes_list")
     def get(self, request, project, env, flag):
         return paginated(self, selectors.scheduled_changes_for(self.state()),
                          s.ScheduledChangeOutput)

@@ -17,6 +17,7 @@ OBJECT = {"application/json": {"schema": {"type": "object", "additionalPropertie
 def _errors(*extra: str) -> dict:
     texts = {"400": "A bad field, named in fields", "401": "No, a wrong or a revoked key",
              "403": "The key lacks the scope", "404": "Not in the key's organization",
+             "409": "The task is finished already (completed, failed or canceled)",
              "413": "Body too large", "429": "Rate limited; see Retry-After"}
     return {code: {"description": texts[code], "content": ERROR}
             for code in ("401", "403", *extra)}
@@ -105,12 +106,13 @@ TASK_PATHS = {
     f"{TASK}/{{id}}/messages": {
         "post": _task_op("task_messages_post", "The agent's message: chunk, progress, "
                          "status, complete or error (API key, scope agent)", ONE_TASK,
-                         "The message, numbered", "400", "404", body=True, security=KEY),
+                         "The message, numbered", "400", "404", "409", body=True,
+                         security=KEY),
         "get": _task_op("task_messages_list", "Messages after ?after=<sequence> (polling)",
                         ONE_TASK + [_query("after", "a sequence number", "integer")],
                         "task and messages", "400", "404")},
     f"{TASK}/{{id}}/cancel": {"post": _task_op("task_cancel", "Cancel the task", ONE_TASK,
-                                               "The task", "404")},
+                                               "The task", "404", "409")},
     f"{TASK}/{{id}}/stream-token": {"post": _task_op(
         "task_stream_token", "A stream token for this task (a logged-in user)", ONE_TASK,
         "token, expiresAt, streamEndpoint", "404", "429",
