@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics fuzz soak audit clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,19 @@ bench-analytics: setup
 	@$(PY) bench/analytics/run.py
 
 bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics
+
+## fuzz: the schema fuzz against a live server, 100 examples per operation and phase (CI runs 5)
+fuzz: setup
+	@$(PY) -m tests.fuzz.run --examples $(or $(EXAMPLES),100)
+
+## soak: 30 minutes (MINUTES=…) of mixed load; memory, files and DB connections of every process, start vs end
+soak: setup
+	@$(PY) bench/soak/run.py --minutes $(or $(MINUTES),30)
+
+## audit: pip-audit of requirements.txt, in a virtualenv of its own (needs PyPI's JSON API)
+audit:
+	@test -x var/audit/bin/pip-audit || ($(PYTHON) -m venv var/audit && var/audit/bin/pip install --quiet pip-audit)
+	@var/audit/bin/pip-audit -r requirements.txt --no-deps --disable-pip --progress-spinner off
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

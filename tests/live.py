@@ -44,6 +44,8 @@ class LiveStack:
         self._next_edge = 0
         self.pushpin = pushpin
         self._dropped_db = None
+        # Every credential the test used: none may appear in any process's log (stop() checks)
+        self.secrets: set[str] = set()
         self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(var_dir),
                     "DJANGO_SETTINGS_MODULE": "config.settings.base", "PYTHONUNBUFFERED": "1",
                     **(extra_env or {})}
@@ -143,6 +145,7 @@ class LiveStack:
         self.manage("migrate", "--noinput")
         self.demo_output = self.manage("bootstrap_demo")
         self.credentials = json.loads((self.var_dir / "demo-credentials.json").read_text())
+        self.remember(self.credentials)
         self.start_server()
         return self
 
@@ -151,6 +154,7 @@ class LiveStack:
         client = httpx.Client(base_url=self.base_url, timeout=10)
         token = client.post("/api/auth/token", json={
             "username": "admin", "password": self.credentials["password"]}).json()["access"]
+        self.remember(token)
         client.headers["Authorization"] = f"Bearer {token}"
         return client
 
@@ -158,7 +162,27 @@ class LiveStack:
         """``Authorization`` header with a login JWT of ``username`` (/api/auth/token)."""
         token = httpx.post(f"{self.base_url}/api/auth/token",
                            json={"username": username, "password": password}).json()["access"]
+        self.remember(token, password)
         return {"Authorization": f"Bearer {token}"}
+
+    def remember(self, *secrets) -> None:
+        """Note credentials (strings, or dicts and lists of them) that must never be logged."""
+        for secret in secrets:
+            if isinstance(secret, dict):
+                self.remember(*secret.values())
+            elif isinstance(secret, (list, tuple, set)):
+                self.remember(*secret)
+            elif isinstance(secret, str) and len(secret) >= 12:
+                self.secrets.add(secret)
+
+    def leaked_secrets(self) -> list[str]:
+        """Which remembered credentials appear in which process's log (whole logs)."""
+        leaks = []
+        for _, log in self.processes:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            leaks += [f"{secret[:10]}… in {log.name}" for secret in sorted(self.secrets)
+                      if secret in text]
+        return leaks
 
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         """Run `manage.py <args>` as a separate process; return its output."""
@@ -205,6 +229,52 @@ class LiveStack:
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         self.wait_for_log(log, "Ready to accept connections", timeout=20)
         return self.env["REDIS_URL"]
+
+    def start_postgres(self) -> str:
+        """A PostgreSQL server of its own (Debian's binaries), on a free loopback port, its
+        data in a directory of its own (started again on the same port and data after a
+        stop); DATABASE_URL of every process started after this points at its database.
+        Run as root (as in CI), the server runs as the ``postgres`` user."""
+        import glob
+        import tempfile
+
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                          key=lambda p: int(p.split("/")[-2]))[-1]
+        as_postgres = os.geteuid() == 0
+        if not getattr(self, "pg_dir", None):
+            self.pg_dir = Path(tempfile.mkdtemp(prefix="flagstream-pg-"))
+            self.pg_dir.chmod(0o755)
+            if as_postgres:
+                shutil.chown(self.pg_dir, "postgres")
+            self.pg_port = free_port()
+            self._as_user(as_postgres, f"{binaries}/initdb -D {self.pg_dir}/data -A trust "
+                                       "-U postgres", run=True)
+        log = self.spawn("postgres", *self._as_user(
+            as_postgres, f"exec {binaries}/postgres -D {self.pg_dir}/data -p {self.pg_port} "
+                         f"-k {self.pg_dir} -c listen_addresses=127.0.0.1 -c fsync=off"))
+        self.wait_for_log(log, "ready to accept connections", timeout=30)
+        url = f"postgres://postgres@127.0.0.1:{self.pg_port}"
+        if not getattr(self, "pg_created", False):
+            import psycopg
+
+            if self._dropped_db:  # the shared server's fresh database is not needed
+                shared, name = self._dropped_db
+                with psycopg.connect(shared, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                self._dropped_db = None
+            with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
+                conn.execute("CREATE DATABASE flagstream")
+            self.pg_created = True  # the whole server goes with the test
+        self.env["DATABASE_URL"] = f"{url}/flagstream"
+        return self.env["DATABASE_URL"]
+
+    @staticmethod
+    def _as_user(as_postgres: bool, command: str, run: bool = False):
+        argv = ["su", "postgres", "-s", "/bin/sh", "-c", command] if as_postgres \
+            else ["/bin/sh", "-c", command]
+        if run:
+            subprocess.run(argv, check=True, capture_output=True, timeout=120)
+        return argv
 
     def start_second_server(self) -> str:
         """Another server process on its own port, sharing the database (and Redis, when
@@ -277,6 +347,10 @@ class LiveStack:
             url, name = self._dropped_db
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if getattr(self, "pg_dir", None):
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
+        leaks = self.leaked_secrets()
+        assert not leaks, f"credentials written to logs: {leaks}"
 
 
 PUSHPIN_CONF = """\
@@ -325,6 +399,12 @@ def nats_available() -> bool:
 
 def redis_available() -> bool:
     return shutil.which("redis-server") is not None
+
+
+def postgres_available() -> bool:
+    import glob
+
+    return bool(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
 
 
 def stream_modes() -> list:

@@ -177,3 +177,32 @@ def test_without_nats_url__the_command_says_how_to_set_it(stack):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "NATS_URL is not set" in result.stderr and "nats://" in result.stderr
+
+
+def test_nats_server_restarted__bridge_reconnects__everything_published_meanwhile_arrives(
+        stack):
+    """Issue 14 (faults): nats-server killed and started again on its port and store; what is
+    published from then on — while the bridge is still reconnecting — reaches the stream,
+    each once."""
+    if stack.process_of(stack.bridge_log).poll() is not None:
+        stack.bridge_log = stack.spawn("bridge-restart", sys.executable, "manage.py",
+                                       "nats_bridge")
+        stack.wait_for_log(stack.bridge_log, "reading FLAGSTREAM_UPDATES")
+    acme = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", stack.acme_user)
+    try:
+        assert acme.wait_open() == 200
+        nats_publish(stack.nats_url, [("metrics.updated", {"companyId": "acme", "r": n})
+                                      for n in range(20)])
+        assert [acme.next(timeout=20).json["r"] for _ in range(20)] == list(range(20))
+        nats_log = next(log for _, log in stack.processes if log.name == "nats.log")
+        stack.stop_process(nats_log, signal.SIGKILL)
+        time.sleep(1)
+        stack.start_nats()
+        nats_publish(stack.nats_url, [("metrics.updated", {"companyId": "acme", "r": n})
+                                      for n in range(20, 120)])
+        received = [acme.next(timeout=60).json["r"] for _ in range(100)]
+        assert sorted(received) == list(range(20, 120))
+        assert acme.nothing_for(1.0)
+        assert stack.process_of(stack.bridge_log).poll() is None  # the same bridge, reconnected
+    finally:
+        acme.close()

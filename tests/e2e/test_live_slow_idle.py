@@ -129,3 +129,48 @@ def test_stream_with_only_heartbeats__closed_when_idle__one_with_events_stays(st
         feeder.join(timeout=5)
         busy.close()
     assert counted(stack, "idle_closed", before + 1) == before + 1
+
+
+def rss_bytes(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_fifty_clients_that_stop_reading__server_memory_bounded__reader_beside_unharmed(stack):
+    """Issue 14 (faults): what fifty stalled clients are owed is not copied per client — the
+    server's memory grows by far less than 50 × the 9.6 MB published — and they are cut
+    off; a client reading beside them gets every event."""
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    server = next(p for p, log in stack.processes if log.name == "server.log")
+    stalled = []
+    for _ in range(50):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET /stream/updates?companyId=acme HTTP/1.1\r\nHost: x\r\n"
+                     f"Authorization: {stack.member['Authorization']}\r\n\r\n".encode())
+        stalled.append(sock)
+    reader = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", stack.member)
+    try:
+        assert reader.wait_open() == 200
+        before_closed = counter(stack, "slow_closed")
+        before = rss_bytes(server.pid)
+        padding = "y" * 16_000
+        total, peak = 600, before
+        for start in range(0, total, 100):
+            publish(stack, [{"n": n, "pad": padding} for n in range(start, start + 100)])
+            peak = max(peak, rss_bytes(server.pid))
+        got = [reader.next(timeout=30).json["n"] for _ in range(total)]
+        peak = max(peak, rss_bytes(server.pid))
+        assert got == list(range(total))
+        assert counted(stack, "slow_closed", before_closed + 50, timeout=30) \
+            == before_closed + 50
+        grown = peak - before
+        print(f"server RSS {before / 2**20:.0f} MB before, peak {peak / 2**20:.0f} MB")
+        assert grown < 100 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
+    finally:
+        for sock in stalled:
+            sock.close()
+        reader.close()
