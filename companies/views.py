@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from tenancy.api.admission import Refused, answer, bearer_key, bearer_token, read_json, \
-    request_user, require_scope, validation_refused
+    rate_limit, request_user, require_scope, validation_refused
 from tenancy.models import APIKeyScope, Organization
 from tenancy.selectors import api_key_authenticate
 
@@ -58,6 +59,7 @@ def publish(request):
     all for the key's organization; all or nothing."""
     api_key = require_scope(api_key_authenticate(bearer_key(request.headers.get(
         "Authorization"))), APIKeyScope.PUBLISH)
+    rate_limit(api_key, "publish", settings.API_RATE_LIMIT_PER_MINUTE)
     body = read_json(request, MAX_BODY)
     if isinstance(body, dict) and "events" in body:
         items = body["events"]

@@ -2,7 +2,8 @@
 SPECTACULAR_SETTINGS' POSTPROCESSING_HOOKS), so that clients — and the schema fuzzer — meet no
 undocumented status: 400 for an operation with parameters or a body, 413 with a body, 401
 and 403 where a credential is needed, 404 where the path names an object, 429 where requests
-are rate-limited. All are ``{"error", "detail", "fields"?}`` (components/schemas/Error);
+are rate-limited — and wherever a credential is taken, since an address that keeps presenting
+refused ones is turned away (tenancy.credential_guard). All are ``{"error", "detail", "fields"?}`` (components/schemas/Error);
 OFREP operations keep the errors their protocol defines."""
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _errors_of(path: str, operation: dict) -> list[str]:
         codes.append("404")
     if body:
         codes.append("413")
-    if path.startswith(RATE_LIMITED):
+    if path.startswith(RATE_LIMITED) or "401" in codes:
         codes.append("429")
     return codes
 

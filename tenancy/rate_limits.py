@@ -57,12 +57,16 @@ def failures_blocked(limits: list[tuple], window_seconds: int = 60) -> int | Non
     return None
 
 
-def failure_count(limits: list[tuple], window_seconds: int = 60) -> None:
-    """Count one failed attempt on every counter of ``limits``."""
+def failure_count(limits: list[tuple], window_seconds: int = 60) -> int:
+    """Count one failed attempt on every counter of ``limits``; the highest count now."""
+    highest = 0
     for scope, ident, _ in limits:
         key, _ = _failure_key(scope, ident, window_seconds)
+        count = 1
         if not cache.add(key, 1, timeout=window_seconds + 5):
             try:
-                cache.incr(key)
+                count = cache.incr(key)
             except ValueError:  # expired between add and incr
                 cache.add(key, 1, timeout=window_seconds + 5)
+        highest = max(highest, count)
+    return highest

@@ -96,7 +96,8 @@ class Environment:
         """``backends``: DATABASE_URL / REDIS_URL to run on (default: the embedded mode)."""
         self.var = Path(tempfile.mkdtemp(prefix="flagstream-bench-"))
         self.env = {**os.environ, "FLAGSTREAM_VAR_DIR": str(self.var), "PYTHONUNBUFFERED": "1",
-                    "SDK_RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
+                    "SDK_RATE_LIMIT_PER_MINUTE": "0", "API_RATE_LIMIT_PER_MINUTE": "0",
+                    "LOG_LEVEL": "WARNING",
                     "STREAM_HEARTBEAT_SECONDS": "15"}
         for name in ("DATABASE_URL", "REDIS_URL", "GRIP_URL"):
             self.env.pop(name, None)

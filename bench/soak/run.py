@@ -288,7 +288,8 @@ def main() -> int:
           f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
     with tempfile.TemporaryDirectory(prefix="flagstream-soak-") as var:
         stack = LiveStack(Path(var), server_args=("--processes", "2"), extra_env={
-            "INGEST_RATE_LIMIT_PER_MINUTE": "0", "SDK_RATE_LIMIT_PER_MINUTE": "0"})
+            "INGEST_RATE_LIMIT_PER_MINUTE": "0", "SDK_RATE_LIMIT_PER_MINUTE": "0",
+            "API_RATE_LIMIT_PER_MINUTE": "0"})
         if nats_available():
             stack.start_nats()
         with stack.running():

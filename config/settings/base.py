@@ -226,6 +226,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenancy.api.throttling.PerUserThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -259,6 +260,14 @@ JWT_ACCESS_TTL_SECONDS = env_int("JWT_ACCESS_TTL_SECONDS", 15 * 60)
 # Behind a proxy that does not pass the client's address, every client shares one address.
 AUTH_FAILURES_PER_USERNAME_PER_MINUTE = env_int("AUTH_FAILURES_PER_USERNAME_PER_MINUTE", 10)
 AUTH_FAILURES_PER_ADDRESS_PER_MINUTE = env_int("AUTH_FAILURES_PER_ADDRESS_PER_MINUTE", 100)
+# Requests a minute per user on the management API, and per user or organization API key on the
+# session read API, company publishing and the task endpoints (each its own budget; 0 = off).
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 1200)
+# Guessing keys and tokens, on every endpoint and stream (tenancy.credential_guard): refused
+# credentials a minute from one address before every request from it that carries one gets
+# 429 until the minute ends (0 = off). Behind Pushpin or another proxy, serve --proxy-headers.
+CREDENTIAL_FAILURES_PER_ADDRESS_PER_MINUTE = env_int("CREDENTIAL_FAILURES_PER_ADDRESS_PER_MINUTE",
+                                                     100)
 AUTHENTICATION_BACKENDS = ["tenancy.auth_backends.FailureLimitBackend",
                            "django.contrib.auth.backends.ModelBackend"]
 JWT_REFRESH_TTL_SECONDS = env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)
@@ -305,6 +314,8 @@ ANALYTICS_ROLLUP_RETENTION_DAYS = env_int("ANALYTICS_ROLLUP_RETENTION_DAYS", 90)
 # ago (a batch still committing is not skipped): event to chart within about a minute.
 ANALYTICS_ROLLUP_SECONDS = float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "60"))
 ANALYTICS_ROLLUP_SETTLE_SECONDS = float(os.environ.get("ANALYTICS_ROLLUP_SETTLE_SECONDS", "5"))
+# Payloads merged in one transaction of a rollup run (memory: ~8 MB per million contexts).
+ANALYTICS_ROLLUP_CHUNK = env_int("ANALYTICS_ROLLUP_CHUNK", 5_000)
 ANALYTICS_MAX_ITEMS = env_int("ANALYTICS_MAX_ITEMS", 10_000)  # per request (413 beyond)
 ANALYTICS_MAX_BODY_BYTES = env_int("ANALYTICS_MAX_BODY_BYTES", 5 * 1024 * 1024)
 # Per environment key: a client key is shared by every browser of a site (0 = no limit).

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -68,6 +69,11 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ParseError):
         response.data = {"error": "parse_error", "detail": str(exc.detail),
                          "fields": {"body": [str(exc.detail)]}}
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        response.data = {"error": "rate_limited",
+                         "detail": f"more than {settings.API_RATE_LIMIT_PER_MINUTE} requests a "
+                                   f"minute with this user: try again in {exc.wait} s"}
         return response
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

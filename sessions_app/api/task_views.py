@@ -8,6 +8,7 @@ Another organization's tasks are not found (404).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -20,7 +21,7 @@ from tenancy.selectors import api_key_authenticate, organizations_for_user
 from .. import agent_tasks
 from ..models import Task
 from ..stream_tokens import TokenRefused, stream_token_issue
-from .admission import Refused, bearer_token, json_object, require_scope
+from .admission import Refused, bearer_token, json_object, rate_limit, require_scope
 from .views import answer, read_json
 
 MAX_BODY = 1024 * 1024
@@ -47,6 +48,7 @@ def caller(request, org: str, *, key_scope: str | None = APIKeyScope.AGENT,
         require_scope(api_key, key_scope)
         if api_key.organization.slug != org:
             raise Refused(404, "not_found", f"no organization {org!r} of yours")
+        rate_limit(api_key, "task", settings.API_RATE_LIMIT_PER_MINUTE)
         return Caller(api_key.organization, api_key=api_key)
     user = request_user(request, token, missing="log in, send a user token, or an API key "
                                                 "(Authorization: Bearer …)")
@@ -56,6 +58,7 @@ def caller(request, org: str, *, key_scope: str | None = APIKeyScope.AGENT,
     organization = organizations_for_user(user).filter(slug=org).first()
     if organization is None:
         raise Refused(404, "not_found", f"no organization {org!r} of yours")
+    rate_limit(user, "task", settings.API_RATE_LIMIT_PER_MINUTE)
     return Caller(organization, user=user)
 
 

@@ -76,6 +76,7 @@ def upload(request):
 def session_list(request):
     """The key's organization's sessions, filtered, sorted and paged (scope ``read``)."""
     api_key = api_key_admit(request, APIKeyScope.READ)
+    rate_limit(api_key, "read", settings.API_RATE_LIMIT_PER_MINUTE)
     query = selectors.session_query(request.GET)
     page, total = selectors.conversation_list(api_key.organization_id, query)
     return JsonResponse({
@@ -89,6 +90,7 @@ def session_list(request):
 def session_detail(request, conversation_id):
     """One session with its participants and messages (scope ``read``)."""
     api_key = api_key_admit(request, APIKeyScope.READ)
+    rate_limit(api_key, "read", settings.API_RATE_LIMIT_PER_MINUTE)
     include, limit, cursor = selectors.message_options(request.GET)
     try:
         conversation = selectors.conversation_get(api_key.organization_id, conversation_id)

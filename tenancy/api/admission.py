@@ -99,11 +99,15 @@ def parse_json(raw: bytes):
                       fields={"body": ["not valid JSON"]}) from None
 
 
-def rate_limit(api_key: APIKey, scope: str, per_minute: int) -> None:
-    retry_after = rate_limit_hit(scope, api_key.pk, per_minute)
+def rate_limit(credential, scope: str, per_minute: int) -> None:
+    """Count a request of ``credential`` (an organization API key or a user) against its
+    ``per_minute`` budget for ``scope``; Refused (429, ``Retry-After``) past it."""
+    owner = "user" if getattr(credential, "is_authenticated", False) else "key"
+    retry_after = rate_limit_hit(f"{scope}-{owner}", credential.pk, per_minute)
     if retry_after is not None:
         raise Refused(429, "rate_limited",
-                      f"more than {per_minute} {scope} requests a minute with this key",
+                      f"more than {per_minute} {scope} requests a minute with this {owner}: "
+                      f"try again in {retry_after} s",
                       headers={"Retry-After": str(retry_after)})
 
 

@@ -55,6 +55,40 @@ def test_live__no_token__401_json(stack):
     assert response.json()["error"] == "not_authenticated"
 
 
+def test_live__refused_credentials__the_address_gets_429_for_every_credential__others_do_not(
+        stack):
+    """CREDENTIAL_FAILURES_PER_ADDRESS_PER_MINUTE (100): wrong keys and tokens of every kind
+    from 127.0.0.2; then its right ones are refused too, and 127.0.0.1 is untouched."""
+    if time.time() % 60 > 45:  # the count is per minute: start with a whole one ahead
+        time.sleep(61 - time.time() % 60)
+    good_sdk = stack.credentials["keys"]["development"]["server"]
+    bearer = stack.bearer("admin", stack.credentials["password"])
+    wrong = [("/api/sdk/flags", {"Authorization": "Bearer srv-wrong"}),
+             ("/api/sessions", {"Authorization": "Bearer ap_live_wrong"}),
+             ("/api/v1/projects/", {"Authorization": "Bearer not.a.jwt"}),
+             ("/api/sdk/stream?sdkKey=cli-wrong", {})]
+    with httpx.Client(base_url=stack.base_url, timeout=10,
+                      transport=httpx.HTTPTransport(local_address="127.0.0.2")) as guessing:
+        for attempt in range(100):
+            path, headers = wrong[attempt % len(wrong)]
+            assert guessing.get(path, headers=headers).status_code == 401, path
+        refused = [
+            guessing.get("/api/sdk/flags", headers={"Authorization": f"Bearer {good_sdk}"}),
+            guessing.get("/api/sessions",
+                         headers={"Authorization": f"Bearer {stack.credentials['apiKey']}"}),
+            guessing.get("/api/v1/projects/", headers=bearer),
+            guessing.get(f"/api/sdk/stream?sdkKey={good_sdk}")]
+        for response in refused:
+            assert response.status_code == 429, response.request.url.path
+            assert response.json()["error"] == "rate_limited"
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+            assert good_sdk not in response.text
+        assert guessing.get("/api/health").status_code == 200  # no credential: not refused
+    assert httpx.get(f"{stack.base_url}/api/sdk/flags",
+                     headers={"Authorization": f"Bearer {good_sdk}"}).status_code == 200
+    assert httpx.get(f"{stack.base_url}/api/v1/projects/", headers=bearer).status_code == 200
+
+
 def test_live__admin_login_and_static_assets_served(stack):
     with httpx.Client(base_url=stack.base_url) as browser:
         login_page = browser.get("/admin/login/")
