@@ -44,7 +44,6 @@ from .models import (
 )
 
 CURSOR = "payloads"
-CHUNK = 5_000  # payloads merged in one transaction (memory: ~8 MB per million contexts)
 DAY = 86_400
 EMPTY = np.empty(0, dtype="<i8")
 CONTEXT_COLUMNS = ["environment_id", "kind", "subject", "variant", "span", "period", "contexts",
@@ -237,7 +236,8 @@ def _lock_cursor() -> int:
 
 def rollups_run() -> RollupResult:
     """Add the payloads received since the last run to the rollups (a transaction for every
-    CHUNK payloads)."""
+    ANALYTICS_ROLLUP_CHUNK payloads)."""
+    chunk_size = settings.ANALYTICS_ROLLUP_CHUNK
     settle_before = timezone.now() - datetime.timedelta(
         seconds=settings.ANALYTICS_ROLLUP_SETTLE_SECONDS)
     result = RollupResult()
@@ -249,10 +249,10 @@ def rollups_run() -> RollupResult:
             if high is None:
                 return result
             chunk = list(IngestPayload.objects.filter(id__gt=low, id__lte=high)
-                         .order_by("id").values_list("id", "environment_id", "digest")[:CHUNK])
+                         .order_by("id").values_list("id", "environment_id", "digest")[:chunk_size])
             _apply(_merge((env, blob) for _, env, blob in chunk), result)
             RollupCursor.objects.filter(name=CURSOR).update(last_id=chunk[-1][0])
-        if len(chunk) < CHUNK:
+        if len(chunk) < chunk_size:
             return result
 
 
@@ -270,7 +270,8 @@ def rollups_rebuild(since: datetime.datetime) -> RollupResult:
         low = 0
         while low < high:
             chunk = list(IngestPayload.objects.filter(id__gt=low, id__lte=high)
-                         .order_by("id").values_list("id", "environment_id", "digest")[:CHUNK])
+                         .order_by("id").values_list("id", "environment_id", "digest")
+                         [:settings.ANALYTICS_ROLLUP_CHUNK])
             _apply(_merge(((env, blob) for _, env, blob in chunk), _seconds(day)), result)
             low = chunk[-1][0]
         RollupCursor.objects.filter(name=CURSOR).update(last_id=high)

@@ -199,15 +199,15 @@ def test_ingest_many__a_payload_id_twice_in_one_group_and_again_later(developmen
     assert CustomRollup.objects.get().count == 3
 
 
-def test_rollup__in_chunks_the_same_figures(development, monkeypatch):
+def test_rollup__in_chunks_the_same_figures(development, settings):
     for n in range(5):
         send(development, f"k{n}", evaluations=[("checkout", "on", "SPLIT", f"u{n % 3}",
                                                  hours_ago(n % 2))])
-    monkeypatch.setattr(rollups, "CHUNK", 2)
+    settings.ANALYTICS_ROLLUP_CHUNK = 2
     assert services.analytics_rollup().evaluation_rows == 5
     chunked = (evaluations_by_hour(), contexts("h"), contexts("d"))
     rollups.rollups_rebuild(hours_ago(30))
-    monkeypatch.setattr(rollups, "CHUNK", 5000)
+    settings.ANALYTICS_ROLLUP_CHUNK = 5000
     rollups.rollups_rebuild(hours_ago(30))
     assert (evaluations_by_hour(), contexts("h"), contexts("d")) == chunked
 

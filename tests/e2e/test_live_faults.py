@@ -272,3 +272,50 @@ def test_worker_killed_mid_batch_of_scheduled_changes__each_applied_once(tmp_pat
                 assert state["enabled"] is True and state["version"] == 2, (flag, state)
                 audit = api.get(f"/api/v1/projects/demo/flags/{flag}/audit/").json()["results"]
                 assert sum(1 for entry in audit if entry["source"] == "scheduler") == 1, flag
+
+
+def test_worker_killed_mid_rollup__every_evaluation_counted_once(tmp_path):
+    """Beat's analytics rollup, one payload per transaction (ANALYTICS_ROLLUP_CHUNK=1), is
+    SIGKILLed part way through 500 batches; the next worker's run carries on from the cursor:
+    every evaluation counted, none twice, every context once."""
+    batches, per_batch = 500, 4
+    env = {"ANALYTICS_ROLLUP_SECONDS": "1", "ANALYTICS_ROLLUP_SETTLE_SECONDS": "0",
+           "ANALYTICS_ROLLUP_CHUNK": "1", "ANALYTICS_RATE_LIMIT_PER_MINUTE": "0"}
+    with LiveStack(tmp_path, extra_env=env).running() as stack:
+        key = stack.credentials["keys"]["development"]["client"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with httpx.Client(base_url=stack.base_url, timeout=10,
+                          headers={"Authorization": f"Bearer {key}"}) as sdk:
+            for n in range(batches):
+                body = {"evaluations": [{"flagKey": "new-checkout", "variant": "on",
+                                         "reason": "TARGETING_MATCH", "contextId": f"u{n}-{m}",
+                                         "timestamp": now} for m in range(per_batch)]}
+                sent = sdk.post("/api/sdk/events", json=body, headers={"X-Payload-Id": f"p{n}"})
+                assert sent.status_code == 202, sent.text
+        high = database_query(stack, "SELECT max(id) FROM analytics_ingestpayload")[0][0]
+        cursor = "SELECT last_id FROM analytics_rollupcursor WHERE name = 'payloads'"
+
+        def counted_up_to() -> int:
+            rows = database_query(stack, cursor)
+            return rows[0][0] if rows else 0
+
+        first = stack.start_worker(name="worker1")
+        deadline = time.monotonic() + 60
+        while (done := counted_up_to()) == 0:
+            assert time.monotonic() < deadline, stack.logs()
+            time.sleep(0.02)
+        stack.stop_process(first, signal.SIGKILL)
+        assert done < high, "the rollup finished before it could be killed"
+        stack.start_worker(name="worker2")
+        deadline = time.monotonic() + 90
+        while counted_up_to() < high:
+            assert time.monotonic() < deadline, stack.logs()
+            time.sleep(0.5)
+        evaluations = database_query(
+            stack, "SELECT sum(evaluations) FROM analytics_evaluationrollup "
+                   "WHERE flag_key = 'new-checkout'")[0][0]
+        assert evaluations == batches * per_batch
+        contexts = database_query(
+            stack, "SELECT contexts FROM analytics_contextcount WHERE span = 'h' "
+                   "AND subject = 'new-checkout' AND variant = 'on'")
+        assert sum(row[0] for row in contexts) == batches * per_batch
