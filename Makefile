@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 VAR_DIR ?= $(or $(FLAGSTREAM_VAR_DIR),var)
 
-.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics fuzz soak audit clean
+.PHONY: run test setup migrate demo screenshots bench bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics bench-slow fuzz soak audit clean
 
 $(STAMP): requirements.txt sdk/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,7 +77,11 @@ bench-company: setup
 bench-analytics: setup
 	@$(PY) bench/analytics/run.py
 
-bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics
+## bench-slow: latency of 20 readers with and without 50 clients that stop reading, same run
+bench-slow: setup
+	@$(PY) bench/slow_consumers/run.py
+
+bench: bench-evaluation bench-fanout bench-publish bench-scheduled bench-ingest bench-tasks bench-company bench-analytics bench-slow
 
 ## fuzz: the schema fuzz against a live server, 100 examples per operation and phase (CI runs 5)
 fuzz: setup
