@@ -74,5 +74,8 @@ def with_cors(inner):
                 message = {**message, "headers": [*message.get("headers", ()), *headers]}
             await send(message)
 
+        # daphne's send carries its request in ``args``; streams find their socket through it
+        # (streaming.backpressure: direct writes, and cutting off clients that stop reading).
+        send_with_cors.args = getattr(send, "args", None)
         await inner(scope, receive, send_with_cors)
     return application

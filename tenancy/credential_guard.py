@@ -94,6 +94,9 @@ class CredentialGuard:
                 self._refused(address)
             await send(message)
 
+        # daphne's send carries its request in ``args``; streams find their socket through it
+        # (streaming.backpressure: direct writes, and cutting off clients that stop reading).
+        watching_send.args = getattr(send, "args", None)
         await self.inner(scope, receive, watching_send)
 
 

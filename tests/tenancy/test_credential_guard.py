@@ -144,3 +144,33 @@ def test_off_when_the_setting_is_zero(settings):
     assert credential_guard.with_credential_guard(stand_in) is stand_in
     settings.CREDENTIAL_FAILURES_PER_ADDRESS_PER_MINUTE = 5
     assert isinstance(credential_guard.with_credential_guard(stand_in), CredentialGuard)
+
+
+def test_wrappers_pass_on_daphnes_request__streams_keep_their_socket(settings):
+    """streaming.backpressure finds a stream's socket through daphne's ``send.args``: the
+    guard (and the CORS wrapper outside it) must hand it on, or streams lose their direct
+    writes and clients that stop reading are never cut off."""
+    from config.cors import with_cors
+
+    settings.CORS_ALLOWED_ORIGINS = ["*"]
+    seen = []
+
+    async def inner(scope, receive, send):
+        seen.append(getattr(send, "args", None))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    class DaphneSend:  # daphne's send is a partial whose args carry the request
+        args = ("the twisted request",)
+
+        async def __call__(self, message):
+            pass
+
+    application = with_cors(CredentialGuard(inner, limit=5))
+    scope = {**http_scope(authorization=GOOD), "path": "/api/sdk/stream",
+             "headers": [(b"authorization", GOOD), (b"origin", b"https://app.example")]}
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    asyncio.run(application(scope, receive, DaphneSend()))
+    assert seen == [("the twisted request",)]
