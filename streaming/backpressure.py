@@ -31,6 +31,10 @@ class Transport:
 
     @classmethod
     def of(cls, send) -> "Transport | None":
+        """The socket behind daphne's ``send`` (a partial whose ``args`` carry its request),
+        or None. An ASGI wrapper that replaces ``send`` must copy ``args`` onto its own (as
+        config.cors and tenancy.credential_guard do): else its streams lose their direct
+        writes and are never cut off when the client stops reading."""
         args = getattr(send, "args", None)
         request = args[0] if args else None
         transport = getattr(request, "transport", None)

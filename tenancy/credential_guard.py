@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 
-from .rate_limits import failure_count
+from .rate_limits import failure_count, seconds_left, window_ends_at
 
 WINDOW_SECONDS = 60
 CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
@@ -60,18 +60,16 @@ class CredentialGuard:
         until = self.blocked.get(address)
         if until is None:
             return None
-        left = until - time.time()
-        if left <= 0:
+        if until <= time.time():
             del self.blocked[address]
             return None
-        return max(1, int(left + 0.999))
+        return seconds_left(until)
 
     def _refused(self, address: str) -> None:
         """Count one refusal; past the limit, block the address until the window ends."""
         counter = [("credential-address", address, self.limit)]
         if failure_count(counter, WINDOW_SECONDS) >= self.limit:
-            window = int(time.time() // WINDOW_SECONDS)
-            self.blocked[address] = (window + 1) * WINDOW_SECONDS
+            self.blocked[address] = window_ends_at(WINDOW_SECONDS)
             if len(self.blocked) > 10_000:  # many addresses: drop the ended blocks
                 now = time.time()
                 self.blocked = {a: u for a, u in self.blocked.items() if u > now}

@@ -7,32 +7,43 @@ import time
 from django.core.cache import cache
 
 
+def window_ends_at(window_seconds: int, now: float | None = None) -> float:
+    """The ``time.time()`` at which the current fixed window ends."""
+    now = time.time() if now is None else now
+    return (int(now // window_seconds) + 1) * window_seconds
+
+
+def seconds_left(ends_at: float, now: float | None = None) -> int:
+    """Whole seconds (at least 1) until ``ends_at``: a ``Retry-After``."""
+    return max(1, int(ends_at - (time.time() if now is None else now) + 0.999))
+
+
+def _counted(key: str, window_seconds: int) -> int:
+    """Add one to the counter ``key`` (created for the window); its count now."""
+    if cache.add(key, 1, timeout=window_seconds + 5):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window_seconds + 5)
+        return 1
+
+
 def rate_limit_hit(scope: str, ident, limit: int, window_seconds: int = 60) -> int | None:
     """Count one request; None while under ``limit``, else the seconds until the window ends."""
     if limit <= 0:
         return None
     now = time.time()
-    window = int(now // window_seconds)
-    key = f"rl:{scope}:{ident}:{window}"
-    if cache.add(key, 1, timeout=window_seconds + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window_seconds + 5)
-            count = 1
-    if count <= limit:
+    if _counted(f"rl:{scope}:{ident}:{int(now // window_seconds)}", window_seconds) <= limit:
         return None
-    return max(1, int((window + 1) * window_seconds - now + 0.999))
+    return seconds_left(window_ends_at(window_seconds, now), now)
 
 
 # Guessing passwords: failed logins are counted per username and per client address, and a
 # count at its limit refuses every attempt (right or wrong) until its window ends.
 
-def _failure_key(scope: str, ident, window_seconds: int) -> tuple[str, int]:
-    window = int(time.time() // window_seconds)
-    return f"rlf:{scope}:{ident}:{window}", window
+def _failure_key(scope: str, ident, window_seconds: int) -> str:
+    return f"rlf:{scope}:{ident}:{int(time.time() // window_seconds)}"
 
 
 def login_limits(remote_addr: str | None, username: str | None = None) -> list[tuple]:
@@ -51,22 +62,12 @@ def failures_blocked(limits: list[tuple], window_seconds: int = 60) -> int | Non
     """Seconds until attempts are let in again if any counter of ``limits`` is at its limit;
     None when none is."""
     for scope, ident, limit in limits:
-        key, window = _failure_key(scope, ident, window_seconds)
-        if (cache.get(key) or 0) >= limit:
-            return max(1, int((window + 1) * window_seconds - time.time() + 0.999))
+        if (cache.get(_failure_key(scope, ident, window_seconds)) or 0) >= limit:
+            return seconds_left(window_ends_at(window_seconds))
     return None
 
 
 def failure_count(limits: list[tuple], window_seconds: int = 60) -> int:
     """Count one failed attempt on every counter of ``limits``; the highest count now."""
-    highest = 0
-    for scope, ident, _ in limits:
-        key, _ = _failure_key(scope, ident, window_seconds)
-        count = 1
-        if not cache.add(key, 1, timeout=window_seconds + 5):
-            try:
-                count = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, timeout=window_seconds + 5)
-        highest = max(highest, count)
-    return highest
+    return max((_counted(_failure_key(scope, ident, window_seconds), window_seconds)
+                for scope, ident, _ in limits), default=0)

@@ -102,3 +102,18 @@ class SSEReader:
                 except OSError:
                     pass
         self._client.close()
+
+
+def stalled_clients(base_url: str, path: str, authorization: str, count: int) -> list:
+    """``count`` clients that open the stream at ``path`` and never read a byte (4 KB receive
+    buffers): the server's buffers for them fill. Close the sockets to end them."""
+    port = int(base_url.rsplit(":", 1)[1])
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: stalled\r\n"
+                     f"Authorization: {authorization}\r\n\r\n".encode())
+        sockets.append(sock)
+    return sockets

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.live import LiveStack  # noqa: E402
+from tests.sse_client import stalled_clients  # noqa: E402
 
 OPS_TOKEN = "bench-slow-ops-token"
 
@@ -74,18 +74,6 @@ class Reader(threading.Thread):
                 self.latency[data["n"]] = now - data["t"]
 
 
-def stalled_clients(port: int, count: int, authorization: str) -> list[socket.socket]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(f"GET /stream/updates?companyId=acme HTTP/1.1\r\nHost: bench\r\n"
-                     f"Authorization: {authorization}\r\n\r\n".encode())
-        sockets.append(sock)
-    return sockets
-
-
 def slow_closed(stack) -> int:
     text = httpx.get(f"{stack.base_url}/metrics",
                      headers={"Authorization": f"Bearer {OPS_TOKEN}"}).text
@@ -102,8 +90,8 @@ def phase(stack, server_pid: int, key: str, member: dict, args, first: int, seco
         reader.start()
     for reader in readers:
         assert reader.opened.wait(30), "a reader did not connect"
-    port = int(stack.base_url.rsplit(":", 1)[1])
-    sockets = stalled_clients(port, stalled, member["Authorization"])
+    sockets = stalled_clients(stack.base_url, "/stream/updates?companyId=acme",
+                              member["Authorization"], stalled)
     closed_before = slow_closed(stack)
     rss_start = peak = rss_mb(server_pid)
     padding = "p" * args.pad

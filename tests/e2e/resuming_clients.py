@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+from httpx_sse import aconnect_sse
 
 
 class ResumingClients:
@@ -36,32 +37,20 @@ class ResumingClients:
             if last:
                 headers["Last-Event-ID"] = last
             try:
-                async with http.stream("GET", self.url, headers=headers) as response:
-                    if response.status_code != 200:
-                        self.refused.append(response.status_code)
-                        await response.aread()
+                async with aconnect_sse(http, "GET", self.url, headers=headers) as source:
+                    status = source.response.status_code
+                    if status != 200:
+                        self.refused.append(status)
+                        await source.response.aread()
                     else:
                         self.open[n] = True
-                        name, event_id, data = "message", None, []
-                        async for line in response.aiter_lines():
+                        async for sse in source.aiter_sse():
                             if self._stop.is_set():
                                 return
-                            if line == "":
-                                if data and name in self.events:
-                                    self.received[n].append((event_id, json.loads(
-                                        "\n".join(data))))
-                                if event_id:
-                                    last = event_id
-                                name, event_id, data = "message", None, []
-                            elif not line.startswith(":"):
-                                field, _, value = line.partition(":")
-                                value = value[1:] if value.startswith(" ") else value
-                                if field == "event":
-                                    name = value
-                                elif field == "id":
-                                    event_id = value
-                                elif field == "data":
-                                    data.append(value)
+                            if sse.data and sse.event in self.events:
+                                self.received[n].append((sse.id, json.loads(sse.data)))
+                            if sse.id:
+                                last = sse.id
             except (httpx.HTTPError, OSError):
                 pass
             self.open[n] = False

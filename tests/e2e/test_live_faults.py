@@ -245,6 +245,24 @@ def database_query(stack: LiveStack, sql: str):
         return conn.execute(sql).fetchall()
 
 
+def worker_killed_mid_way(stack: LiveStack, progress, total: int, poll: float) -> None:
+    """Start a worker (with beat); SIGKILL it once ``progress()`` has moved but not reached
+    ``total`` (asserted: else the kill proved nothing); start another, and return once
+    ``progress()`` reaches ``total``."""
+    first = stack.start_worker(name="worker1")
+    deadline = time.monotonic() + 60
+    while (done := progress()) == 0:
+        assert time.monotonic() < deadline, stack.logs()
+        time.sleep(poll)
+    stack.stop_process(first, signal.SIGKILL)
+    assert done < total, "the worker finished before it could be killed"
+    stack.start_worker(name="worker2")
+    deadline = time.monotonic() + 90
+    while progress() < total:
+        assert time.monotonic() < deadline, stack.logs()
+        time.sleep(0.5)
+
+
 def test_worker_killed_mid_batch_of_scheduled_changes__each_applied_once(tmp_path):
     """A worker (with its beat) is SIGKILLed while it works through 150 due changes; a new
     worker started after it applies the rest: every change applied, none twice."""
@@ -252,18 +270,8 @@ def test_worker_killed_mid_batch_of_scheduled_changes__each_applied_once(tmp_pat
     with LiveStack(tmp_path).running() as stack:
         stack.manage("shell", "-c", SCHEDULE_MANY.format(count=count, delay=4))
         applied = "SELECT count(*) FROM flags_scheduledchange WHERE status = 'applied'"
-        first = stack.start_worker(name="worker1")
-        deadline = time.monotonic() + 60
-        while (done := database_query(stack, applied)[0][0]) == 0:
-            assert time.monotonic() < deadline, stack.logs()
-            time.sleep(0.05)
-        stack.stop_process(first, signal.SIGKILL)
-        assert done < count, "the worker finished before it could be killed"
-        stack.start_worker(name="worker2")
-        deadline = time.monotonic() + 90
-        while database_query(stack, applied)[0][0] < count:
-            assert time.monotonic() < deadline, stack.logs()
-            time.sleep(0.5)
+        worker_killed_mid_way(stack, lambda: database_query(stack, applied)[0][0], count,
+                              poll=0.05)
         with closing(stack.api_client()) as api:
             for n in range(count):
                 flag = f"killed-{n}"
@@ -299,18 +307,7 @@ def test_worker_killed_mid_rollup__every_evaluation_counted_once(tmp_path):
             rows = database_query(stack, cursor)
             return rows[0][0] if rows else 0
 
-        first = stack.start_worker(name="worker1")
-        deadline = time.monotonic() + 60
-        while (done := counted_up_to()) == 0:
-            assert time.monotonic() < deadline, stack.logs()
-            time.sleep(0.02)
-        stack.stop_process(first, signal.SIGKILL)
-        assert done < high, "the rollup finished before it could be killed"
-        stack.start_worker(name="worker2")
-        deadline = time.monotonic() + 90
-        while counted_up_to() < high:
-            assert time.monotonic() < deadline, stack.logs()
-            time.sleep(0.5)
+        worker_killed_mid_way(stack, counted_up_to, high, poll=0.02)
         evaluations = database_query(
             stack, "SELECT sum(evaluations) FROM analytics_evaluationrollup "
                    "WHERE flag_key = 'new-checkout'")[0][0]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_live_company_nats import SETUP
 from tests.live import LiveStack
-from tests.sse_client import SSEReader
+from tests.sse_client import SSEReader, stalled_clients
 
 pytestmark = pytest.mark.live
 
@@ -60,12 +60,8 @@ def counted(stack, name: str, at_least: float, timeout: float = 20) -> float:
 
 
 def test_client_that_stops_reading__is_cut_off__the_reader_beside_it_gets_everything(stack):
-    port = int(stack.base_url.rsplit(":", 1)[1])
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: fills fast
-    stalled.connect(("127.0.0.1", port))
-    stalled.sendall(f"GET /stream/updates?companyId=acme HTTP/1.1\r\nHost: x\r\n"
-                    f"Authorization: {stack.member['Authorization']}\r\n\r\n".encode())
+    [stalled] = stalled_clients(stack.base_url, "/stream/updates?companyId=acme",
+                                stack.member["Authorization"], 1)
     reader = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", stack.member)
     try:
         assert reader.wait_open() == 200
@@ -142,16 +138,9 @@ def test_fifty_clients_that_stop_reading__server_memory_bounded__reader_beside_u
     """Issue 14 (faults): what fifty stalled clients are owed is not copied per client — the
     server's memory grows by far less than 50 × the 9.6 MB published — and they are cut
     off; a client reading beside them gets every event."""
-    port = int(stack.base_url.rsplit(":", 1)[1])
     server = next(p for p, log in stack.processes if log.name == "server.log")
-    stalled = []
-    for _ in range(50):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(f"GET /stream/updates?companyId=acme HTTP/1.1\r\nHost: x\r\n"
-                     f"Authorization: {stack.member['Authorization']}\r\n\r\n".encode())
-        stalled.append(sock)
+    stalled = stalled_clients(stack.base_url, "/stream/updates?companyId=acme",
+                              stack.member["Authorization"], 50)
     reader = SSEReader(f"{stack.base_url}/stream/updates?companyId=acme", stack.member)
     try:
         assert reader.wait_open() == 200
