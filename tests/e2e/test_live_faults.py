@@ -214,6 +214,8 @@ def test_postgres_restarted_under_ingest__acknowledged_stored_once__503_meanwhil
     assert len(stored) == len(set(stored))  # nothing stored twice
 
 
+# The flags are made first and the time is taken after: one due time for the whole batch, far
+# enough ahead for the scheduling alone on a loaded machine (it printed the slack left).
 SCHEDULE_MANY = """
 from datetime import timedelta
 from django.utils import timezone
@@ -223,12 +225,13 @@ from flags.models import Project
 from flags.scheduling import scheduled_change_create
 actor = Actor(source="command", label="fault test")
 project = Project.objects.get(key="demo")
+states = [services.flag_create(project=project, key=f"killed-{{n}}", actor=actor)
+          .states.get(environment__key="development") for n in range({count})]
 at = timezone.now() + timedelta(seconds={delay})
-for n in range({count}):
-    flag = services.flag_create(project=project, key=f"killed-{{n}}", actor=actor)
-    state = flag.states.get(environment__key="development")
+for state in states:
     scheduled_change_create(state=state, change_type="enable", scheduled_at=at, payload={{}},
                             actor=actor)
+print((at - timezone.now()).total_seconds())
 """
 
 
@@ -268,7 +271,7 @@ def test_worker_killed_mid_batch_of_scheduled_changes__each_applied_once(tmp_pat
     worker started after it applies the rest: every change applied, none twice."""
     count = 150
     with LiveStack(tmp_path).running() as stack:
-        stack.manage("shell", "-c", SCHEDULE_MANY.format(count=count, delay=4))
+        stack.manage("shell", "-c", SCHEDULE_MANY.format(count=count, delay=10))
         applied = "SELECT count(*) FROM flags_scheduledchange WHERE status = 'applied'"
         worker_killed_mid_way(stack, lambda: database_query(stack, applied)[0][0], count,
                               poll=0.05)
