@@ -37,10 +37,14 @@ class IngestWriter(GroupCommitter):
     name = "ingest-writer"
 
     def __init__(self, apply: Callable, first_answer: Callable,
-                 batched: Callable = lambda event: False, apply_many: Callable | None = None):
+                 batched: Callable = lambda event: False, apply_many: Callable | None = None,
+                 lock: Callable = lambda batch: None):
         super().__init__()
         self.apply = apply
         self.first_answer = first_answer
+        # Called first in each batch's transaction with the batch: takes the rows its events
+        # will update in one order, so two processes' writers never wait on each other.
+        self.lock = lock
         # Events ``batched`` says yes to (messages) are applied together by ``apply_many``,
         # which answers None for a copy; if it meets a conflict (another process recorded
         # one of them meanwhile), they are applied one by one instead.
@@ -64,6 +68,7 @@ class IngestWriter(GroupCommitter):
                     if self.apply_many is not None and self.batched(event)]
         alone = [i for i in range(len(batch)) if i not in set(together)]
         with transaction.atomic():
+            self.lock(batch)
             if together:
                 try:
                     with transaction.atomic():

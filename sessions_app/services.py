@@ -96,7 +96,41 @@ def event_first_answer(api_key: APIKey, event: Event) -> Answer:
     return Answer(first.status_code, {**first.answer, "duplicate": True})
 
 
-writer = IngestWriter(event_apply, event_first_answer,
+def conversations_locked(items: list[tuple[APIKey, Event]]) -> None:
+    """Take the rows of every conversation ``items`` name, in one order, before anything else.
+
+    Each server process has its own writer, and every event of a batch updates its
+    conversation's row. Two writers that took the same rows in their events' order waited on
+    each other until PostgreSQL's deadlock check (1 s) undid one (docs/BENCHMARKS.md). Here
+    the conversations not there yet are made first as placeholders, in the order of their
+    client ids (a writer making one another has just made waits for it), then all are locked
+    in id order: a second writer waits its turn instead. The events then find them all there,
+    as they would after an earlier event of the same conversation.
+    """
+    first_seen: dict[tuple[int, str], datetime] = {}
+    for api_key, event in items:
+        if event.conversation_id is not None:
+            name = (api_key.organization_id, event.conversation_id)
+            first_seen[name] = min(first_seen.get(name, event.timestamp), event.timestamp)
+    if not first_seen:
+        return
+    named: dict[int, list[str]] = {}
+    for organization_id, client_id in sorted(first_seen):
+        named.setdefault(organization_id, []).append(client_id)
+    wanted = Q()
+    for organization_id, client_ids in named.items():
+        wanted |= Q(organization_id=organization_id, client_id__in=client_ids)
+    stream = Conversation.objects.filter(wanted, source=ConversationSource.STREAM)
+    present = set(stream.values_list("organization_id", "client_id"))
+    Conversation.objects.bulk_create([
+        Conversation(organization_id=organization_id, source=ConversationSource.STREAM,
+                     client_id=client_id, placeholder=True, started_at=at)
+        for (organization_id, client_id), at in sorted(first_seen.items())
+        if (organization_id, client_id) not in present], ignore_conflicts=True)
+    list(stream.select_for_update().order_by("pk").values_list("pk"))
+
+
+writer = IngestWriter(event_apply, event_first_answer, lock=conversations_locked,
                       batched=lambda event: event.type == MESSAGE,
                       apply_many=lambda items: messages_apply(items))
 

@@ -23,7 +23,7 @@ def writer(settings):
     from sessions_app.services import writer as configured
 
     settings.INGEST_BATCH_SIZE = 50
-    return IngestWriter(configured.apply, configured.first_answer,
+    return IngestWriter(configured.apply, configured.first_answer, lock=configured.lock,
                         batched=configured.batched, apply_many=configured.apply_many)
 
 
@@ -110,3 +110,48 @@ def test_writer__batched_messages__store_what_one_by_one_stores(writer, organiza
     for thread in threads:
         thread.join(30)
     assert stored() == expected
+
+
+def test_two_writers__same_conversations_in_opposite_orders__neither_waits_on_the_other(
+        writer, organization, caplog):
+    """Two server processes' writers (here two threads, each its own connection), each with
+    batches naming the same conversations, one in the reverse order of the other, some of
+    them new: every batch commits whole — no deadlock undoes one (on PostgreSQL its check
+    would, after a second each) — and every message is counted once."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's writers take turns (streaming.db.writer_turn)")
+    api_key, _ = tenancy_services.api_key_create(organization=organization, scopes=["ingest"])
+    names = [f"lock-{n}" for n in range(8)]
+    for name in names[:4]:  # half there already, half made by the batches
+        writer.submit(api_key, parse_event(conversation_events(name, messages=0)[0]))
+    messages = {name: [parse_event(e) for e in conversation_events(name, messages=40)[1:41]]
+                for name in names}
+    failed = []
+
+    def write(batches):
+        try:
+            for batch in batches:
+                answers = writer.write(batch)
+                failed.extend(a for a in answers if isinstance(a, Exception))
+        finally:
+            connection.close()
+
+    rounds = 10  # each thread: 2 messages of every conversation a batch, its own messages
+    forward = [[(api_key, messages[name][r * 4 + k]) for name in names for k in (0, 1)]
+               for r in range(rounds)]
+    backward = [[(api_key, messages[name][r * 4 + k]) for name in reversed(names)
+                 for k in (2, 3)] for r in range(rounds)]
+    threads = [threading.Thread(target=write, args=(batches,)) for batches in (forward,
+                                                                               backward)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failed == []
+    assert not [r for r in caplog.records if "deadlock" in r.getMessage().lower()
+                or "failed together" in r.getMessage()]
+    counts = dict(Conversation.objects.values_list("client_id", "message_count"))
+    assert counts == {name: 40 for name in names}
+    assert Message.objects.count() == 40 * len(names)
