@@ -341,6 +341,9 @@ INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 1024 * 1024)
 # (sessions_app/ingest_writer.py; the SDK analytics endpoints: analytics/writer.py).
 INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", True)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200)
+# `manage.py serve` parses plain POSTs to these paths itself instead of through Twisted and
+# daphne (streaming/http_lane.py); anything else on the connection goes to daphne. "" = none.
+HTTP_LANE_PATHS = env_list("HTTP_LANE_PATHS", "/api/ingest")
 TASK_MESSAGE_TTL_MINUTES = env_int("TASK_MESSAGE_TTL_MINUTES", 60)  # agent-to-agent tasks
 STREAM_TOKEN_TTL_SECONDS = env_int("STREAM_TOKEN_TTL_SECONDS", 600)  # a task stream's token
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)

@@ -125,6 +125,12 @@ class Command(BaseCommand):
 
         WebRequest.max_body = settings.MAX_REQUEST_BYTES
         http_protocol.WebRequest = WebRequest  # what daphne's HTTP factory makes requests of
+        from daphne import server as daphne_server
+
+        from streaming.http_lane import LaneFactory
+
+        LaneFactory.paths = tuple(settings.HTTP_LANE_PATHS)
+        daphne_server.HTTPFactory = LaneFactory  # what daphne's server listens with
         if fd is None:
             self.stdout.write(f"Serving on http://{host}:{port}/")
             endpoints = build_endpoint_description_strings(host=host, port=port)
