@@ -36,7 +36,12 @@ def process_count(asked: int, host: str, cores: int | None = None) -> tuple[int,
     return cores, ""
 
 
-def listening_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
+# Connections waiting to be accepted: past it the kernel drops a client's SYN and the client
+# tries again a second later (a burst of CLIs or browsers connecting at once).
+BACKLOG = 4096
+
+
+def listening_socket(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
     if ":" in host:  # the endpoint daphne adopts a socket with knows IPv4 only
         raise SystemExit(f"--processes serves IPv4 addresses; {host!r} is not one")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -5,8 +5,11 @@ rest of that connection — to daphne, which answers it as it always has."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +246,16 @@ def test_access_log__lane_requests_logged_like_daphnes(stack):
             break
         time.sleep(0.1)
     assert lines, stack.logs()[-2000:]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_one_process__listens_with_a_deep_backlog(stack):
+    """Twisted's default backlog of 50 made the 51st of a burst of connections (8 CLIs × 32
+    goroutines) wait for the kernel's one-second SYN retry; `serve` asks for the
+    supervisor's."""
+    from streaming.workers import BACKLOG
+
+    port = stack.base_url.rsplit(":", 1)[1]
+    shown = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert int(shown[2]) == min(BACKLOG, int(Path("/proc/sys/net/core/somaxconn").read_text()))

@@ -133,7 +133,11 @@ class Command(BaseCommand):
         daphne_server.HTTPFactory = LaneFactory  # what daphne's server listens with
         if fd is None:
             self.stdout.write(f"Serving on http://{host}:{port}/")
-            endpoints = build_endpoint_description_strings(host=host, port=port)
+            from streaming.workers import BACKLOG
+
+            # Twisted's own backlog is 50: the 51st of a burst of connections waited a second.
+            endpoints = [f"{endpoint}:backlog={BACKLOG}" for endpoint in
+                         build_endpoint_description_strings(host=host, port=port)]
         else:
             from streaming.workers import stop_with_supervisor, worker_endpoint
 
