@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 MAX_MESSAGE_BYTES = 100 * 1024
@@ -37,11 +38,16 @@ class InputError(Exception):
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+@lru_cache(maxsize=4096)  # the same few dozen names arrive in every event
+def _snake(key: str) -> str:
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
 def snake_keys(value: Any) -> Any:
     """``{"conversationId": …}`` → ``{"conversation_id": …}``, in nested objects and lists too."""
     if isinstance(value, dict):
-        return {_CAMEL.sub(r"_\1", key).lower() if isinstance(key, str) else key:
-                snake_keys(item) for key, item in value.items()}
+        return {_snake(key) if isinstance(key, str) else key: snake_keys(item)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [snake_keys(item) for item in value]
     return value
