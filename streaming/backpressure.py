@@ -14,6 +14,30 @@ import asyncio
 from django.conf import settings
 
 
+def socket_write(transport, data: bytes) -> bool:
+    """Write ``data`` to a Twisted TCP transport's socket at once when nothing is buffered for
+    it; what the socket does not take is left to Twisted, in order. False (nothing written)
+    if the socket is busy, gone or not plain TCP: the caller writes through Twisted."""
+    try:
+        sent = transport.socket.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        return False  # let Twisted find out about the connection
+    if sent < len(data):
+        transport.write(data[sent:])
+    return True
+
+
+def socket_writable(transport) -> bool:
+    """Whether :func:`socket_write` may write to ``transport`` now: plain TCP, connected,
+    nothing of an earlier write still buffered."""
+    return transport.connected and not transport.disconnecting \
+        and not transport._writeDisconnected and not transport.dataBuffer \
+        and not transport._tempDataLen and hasattr(transport, "socket") \
+        and not getattr(transport, "TLS", False)
+
+
 class SlowClient(Exception):
     """The client read nothing for STREAM_SLOW_CLIENT_SECONDS while its buffer was full."""
 
@@ -50,20 +74,12 @@ class Transport:
         not take is left to Twisted, in order."""
         request, transport = self.request, self.transport
         if not self.direct or not request.startedWriting or request.finished \
-                or not transport.connected or transport.disconnecting \
-                or transport._writeDisconnected or transport.dataBuffer \
-                or transport._tempDataLen:
+                or not socket_writable(transport):
             return False
         data = b"%x\r\n%s\r\n" % (len(body), body) if request.chunked else body
-        try:
-            sent = transport.socket.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False  # let Twisted find out about the connection
+        if not socket_write(transport, data):
+            return False
         request.sentLength += len(body)
-        if sent < len(data):
-            transport.write(data[sent:])
         return True
 
     def buffered(self) -> int:
