@@ -38,12 +38,13 @@ class IngestWriter(GroupCommitter):
 
     def __init__(self, apply: Callable, first_answer: Callable,
                  batched: Callable = lambda event: False, apply_many: Callable | None = None,
-                 lock: Callable = lambda batch: None):
+                 lock: Callable = lambda batch: {}):
         super().__init__()
         self.apply = apply
         self.first_answer = first_answer
         # Called first in each batch's transaction with the batch: takes the rows its events
-        # will update in one order, so two processes' writers never wait on each other.
+        # will update in one order, so two processes' writers never wait on each other; what
+        # it returns is handed to ``apply_many`` with the events.
         self.lock = lock
         # Events ``batched`` says yes to (messages) are applied together by ``apply_many``,
         # which answers None for a copy; if it meets a conflict (another process recorded
@@ -68,11 +69,11 @@ class IngestWriter(GroupCommitter):
                     if self.apply_many is not None and self.batched(event)]
         alone = [i for i in range(len(batch)) if i not in set(together)]
         with transaction.atomic():
-            self.lock(batch)
+            locked = self.lock(batch)
             if together:
                 try:
                     with transaction.atomic():
-                        applied = self.apply_many([batch[i] for i in together])
+                        applied = self.apply_many([batch[i] for i in together], locked)
                     for i, answer in zip(together, applied):
                         answers[i] = answer
                 except Exception as exc:  # noqa: BLE001 - then one by one: a bad one fails alone

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from streaming.broadcast import publish_many_on_commit, publish_on_commit
@@ -96,7 +96,7 @@ def event_first_answer(api_key: APIKey, event: Event) -> Answer:
     return Answer(first.status_code, {**first.answer, "duplicate": True})
 
 
-def conversations_locked(items: list[tuple[APIKey, Event]]) -> None:
+def conversations_locked(items: list[tuple[APIKey, Event]]) -> dict[tuple[int, str], int]:
     """Take the rows of every conversation ``items`` name, in one order, before anything else.
 
     Each server process has its own writer, and every event of a batch updates its
@@ -105,7 +105,8 @@ def conversations_locked(items: list[tuple[APIKey, Event]]) -> None:
     the conversations not there yet are made first as placeholders, in the order of their
     client ids (a writer making one another has just made waits for it), then all are locked
     in id order: a second writer waits its turn instead. The events then find them all there,
-    as they would after an earlier event of the same conversation.
+    as they would after an earlier event of the same conversation. Returns their ids by
+    (organization id, client id).
     """
     first_seen: dict[tuple[int, str], datetime] = {}
     for api_key, event in items:
@@ -113,7 +114,7 @@ def conversations_locked(items: list[tuple[APIKey, Event]]) -> None:
             name = (api_key.organization_id, event.conversation_id)
             first_seen[name] = min(first_seen.get(name, event.timestamp), event.timestamp)
     if not first_seen:
-        return
+        return {}
     named: dict[int, list[str]] = {}
     for organization_id, client_id in sorted(first_seen):
         named.setdefault(organization_id, []).append(client_id)
@@ -127,12 +128,14 @@ def conversations_locked(items: list[tuple[APIKey, Event]]) -> None:
                      client_id=client_id, placeholder=True, started_at=at)
         for (organization_id, client_id), at in sorted(first_seen.items())
         if (organization_id, client_id) not in present], ignore_conflicts=True)
-    list(stream.select_for_update().order_by("pk").values_list("pk"))
+    return {(organization_id, client_id): pk for pk, organization_id, client_id in
+            stream.select_for_update().order_by("pk").values_list(
+                "pk", "organization_id", "client_id")}
 
 
 writer = IngestWriter(event_apply, event_first_answer, lock=conversations_locked,
                       batched=lambda event: event.type == MESSAGE,
-                      apply_many=lambda items: messages_apply(items))
+                      apply_many=lambda items, locked: messages_apply(items, locked))
 
 
 def _conversation(organization: Organization, event: Event) -> Conversation:
@@ -325,12 +328,14 @@ def _message_rows_insert(rows_in: list[tuple[int, dict]]) -> None:
         for conversation_id, message in rows_in])
 
 
-def messages_apply(items: list[tuple[APIKey, Event]]) -> list[Answer | None]:
+def messages_apply(items: list[tuple[APIKey, Event]],
+                   locked: dict[tuple[int, str], int] | None = None) -> list[Answer | None]:
     """Apply many ``message.created`` events at once, as the ingest writer batches them: the
     same result as applying each with event_apply, in a handful of statements. A copy of an
     event already recorded (or earlier in ``items``) answers None: the caller answers it with
     the first copy's answer after the commit. IntegrityError if another process recorded one
-    of them meanwhile (the caller then applies them one by one)."""
+    of them meanwhile (the caller then applies them one by one). ``locked``: the ids of
+    conversations the caller has locked (conversations_locked), not looked up again."""
     answers: list[Answer | None] = [None] * len(items)
     by_organization: dict[int, list[int]] = {}
     for index, (api_key, _) in enumerate(items):
@@ -346,7 +351,7 @@ def messages_apply(items: list[tuple[APIKey, Event]]) -> list[Answer | None]:
                 known.add(items[i][1].key)
                 fresh.append(i)
         if fresh:
-            _messages_apply_fresh(organization_id, [items[i] for i in fresh])
+            _messages_apply_fresh(organization_id, [items[i] for i in fresh], locked or {})
             for i in fresh:
                 data = items[i][1].data
                 answers[i] = Answer(201, {"message_id": data["message_id"],
@@ -354,7 +359,8 @@ def messages_apply(items: list[tuple[APIKey, Event]]) -> list[Answer | None]:
     return answers
 
 
-def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]]) -> None:
+def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]],
+                          locked: dict[tuple[int, str], int]) -> None:
     events = [event for _, event in items]
     first_seen: dict[str, datetime] = {}
     for event in events:
@@ -362,7 +368,11 @@ def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]
         first_seen[cid] = min(first_seen.get(cid, event.timestamp), event.timestamp)
     stream = Conversation.objects.filter(organization_id=organization_id,
                                          source=ConversationSource.STREAM)
-    ids = dict(stream.filter(client_id__in=list(first_seen)).values_list("client_id", "pk"))
+    ids = {cid: locked[organization_id, cid] for cid in first_seen
+           if (organization_id, cid) in locked}
+    if len(ids) < len(first_seen):
+        ids.update(stream.filter(client_id__in=[cid for cid in first_seen if cid not in ids])
+                   .values_list("client_id", "pk"))
     missing = [cid for cid in first_seen if cid not in ids]
     if missing:
         Conversation.objects.bulk_create([
@@ -377,12 +387,13 @@ def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]
     counts: dict[str, int] = {}
     for event in events:
         counts[event.conversation_id] = counts.get(event.conversation_id, 0) + 1
-    for cid, count in counts.items():
-        stream.filter(pk=ids[cid]).update(updated_at=now,
-                                          message_count=F("message_count") + count)
-        stream.filter(pk=ids[cid], placeholder=True).filter(
-            Q(started_at__isnull=True) | Q(started_at__gt=first_seen[cid])).update(
-            started_at=first_seen[cid])
+    for cid, count in counts.items():  # a placeholder starts at its earliest message
+        earlier = Q(placeholder=True) & (Q(started_at__isnull=True)
+                                         | Q(started_at__gt=first_seen[cid]))
+        stream.filter(pk=ids[cid]).update(
+            updated_at=now, message_count=F("message_count") + count,
+            started_at=Case(When(earlier, then=Value(first_seen[cid])),
+                            default=F("started_at")))
     agents: dict[tuple[int, str], dict] = {}  # (conversation, agent) → type and a name
     for event in events:
         seen = agents.setdefault((ids[event.conversation_id], event.data["agent_id"]),

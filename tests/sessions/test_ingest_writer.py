@@ -59,10 +59,10 @@ def test_writer__a_failing_event__fails_alone(writer, organization, monkeypatch)
                           for e in conversation_events(messages=2)[:3])
     original = services.messages_apply
 
-    def explode_on_msg_1(items):  # in the batch, and again when applied one by one
+    def explode_on_msg_1(items, locked=None):  # in the batch, and again one by one
         if any(event.data.get("message_id") == "msg-1" for _, event in items):
             raise RuntimeError("boom")
-        return original(items)
+        return original(items, locked)
 
     monkeypatch.setattr(services, "messages_apply", explode_on_msg_1)
     results = {}
