@@ -144,6 +144,16 @@ def upload_once(url: str, key: str, messages: int, index: int) -> tuple[float, f
     return elapsed, server
 
 
+def machine_speed() -> float:
+    """CPU seconds a fixed pure-Python loop takes now. This VM's speed swings (the same loop
+    took 0.65 s and 1.2 s minutes apart, on an idle box): printed before and after each
+    measure, so a run can be read against the machine it ran on."""
+    started, total = time.process_time(), 0
+    for n in range(10_000_000):
+        total += n
+    return time.process_time() - started
+
+
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -159,6 +169,7 @@ def server_cpu(stack) -> float:
 
 def measure(processes: int, args) -> dict:
     """(a) and (b) against a fresh server of ``processes`` processes."""
+    speed_before = machine_speed()
     with tempfile.TemporaryDirectory() as tmp:
         stack = LiveStack(Path(tmp) / "var", extra_env={
             "INGEST_RATE_LIMIT_PER_MINUTE": "0", "UPLOAD_RATE_LIMIT_PER_MINUTE": "0",
@@ -181,7 +192,8 @@ def measure(processes: int, args) -> dict:
             ceiling = asyncio.run(http_only_round(stack.base_url, key, args.clients,
                                                   args.messages))
             uploads = [upload_once(stack.base_url, key, 10_000, n) for n in range(args.uploads)]
-    return {"rates": rates, "latencies": all_latencies, "failed": failed, "ceiling": ceiling,
+    return {"speed": (speed_before, machine_speed()),
+            "rates": rates, "latencies": all_latencies, "failed": failed, "ceiling": ceiling,
             "server_us": statistics.median(c[0] for c in costs) * 1e6,
             "client_us": statistics.median(c[1] for c in costs) * 1e6,
             "server": [s for _, s in uploads], "total": [t for t, _ in uploads]}
@@ -226,6 +238,8 @@ def main() -> int:
          [f"{r['server_us']:,.0f}" for r in results.values()])
     line("(a) load generator CPU µs per event",
          [f"{r['client_us']:,.0f}" for r in results.values()])
+    line("machine: reference loop CPU s before / after",
+         [f"{r['speed'][0]:.2f} / {r['speed'][1]:.2f}" for r in results.values()])
     line("(b) 10,000-message upload, server s p50/max",
          [f"{statistics.median(r['server']):.2f} / {max(r['server']):.2f}"
           for r in results.values()], "", "< 1 s")
