@@ -368,18 +368,9 @@ def _messages_apply_fresh(organization_id: int, items: list[tuple[APIKey, Event]
         first_seen[cid] = min(first_seen.get(cid, event.timestamp), event.timestamp)
     stream = Conversation.objects.filter(organization_id=organization_id,
                                          source=ConversationSource.STREAM)
-    ids = {cid: locked[organization_id, cid] for cid in first_seen
-           if (organization_id, cid) in locked}
-    if len(ids) < len(first_seen):
-        ids.update(stream.filter(client_id__in=[cid for cid in first_seen if cid not in ids])
-                   .values_list("client_id", "pk"))
-    missing = [cid for cid in first_seen if cid not in ids]
-    if missing:
-        Conversation.objects.bulk_create([
-            Conversation(organization_id=organization_id, source=ConversationSource.STREAM,
-                         client_id=cid, placeholder=True, started_at=first_seen[cid])
-            for cid in missing], ignore_conflicts=True)
-        ids.update(stream.filter(client_id__in=missing).values_list("client_id", "pk"))
+    if any((organization_id, cid) not in locked for cid in first_seen):
+        locked = conversations_locked(items)  # applied alone: found or made here
+    ids = {cid: locked[organization_id, cid] for cid in first_seen}
     _message_rows_insert([(ids[e.conversation_id], {**e.data, "created_at": e.timestamp})
                           for e in events])
     # The conversation rows first, then participants: the lock order of every event.

@@ -15,9 +15,14 @@ from django.conf import settings
 
 
 def socket_write(transport, data: bytes) -> bool:
-    """Write ``data`` to a Twisted TCP transport's socket at once when nothing is buffered for
-    it; what the socket does not take is left to Twisted, in order. False (nothing written)
-    if the socket is busy, gone or not plain TCP: the caller writes through Twisted."""
+    """Write ``data`` straight to a Twisted TCP transport's socket when nothing of an earlier
+    write is still buffered for it; what the socket does not take is left to Twisted, in
+    order. False (nothing written) if the socket is busy, closing, gone or not plain TCP: the
+    caller writes through Twisted."""
+    if not transport.connected or transport.disconnecting or transport._writeDisconnected \
+            or transport.dataBuffer or transport._tempDataLen \
+            or not hasattr(transport, "socket") or getattr(transport, "TLS", False):
+        return False
     try:
         sent = transport.socket.send(data)
     except BlockingIOError:
@@ -27,15 +32,6 @@ def socket_write(transport, data: bytes) -> bool:
     if sent < len(data):
         transport.write(data[sent:])
     return True
-
-
-def socket_writable(transport) -> bool:
-    """Whether :func:`socket_write` may write to ``transport`` now: plain TCP, connected,
-    nothing of an earlier write still buffered."""
-    return transport.connected and not transport.disconnecting \
-        and not transport._writeDisconnected and not transport.dataBuffer \
-        and not transport._tempDataLen and hasattr(transport, "socket") \
-        and not getattr(transport, "TLS", False)
 
 
 class SlowClient(Exception):
@@ -73,8 +69,7 @@ class Transport:
         case; the caller then sends it through the server as usual. What the socket does
         not take is left to Twisted, in order."""
         request, transport = self.request, self.transport
-        if not self.direct or not request.startedWriting or request.finished \
-                or not socket_writable(transport):
+        if not self.direct or not request.startedWriting or request.finished:
             return False
         data = b"%x\r\n%s\r\n" % (len(body), body) if request.chunked else body
         if not socket_write(transport, data):

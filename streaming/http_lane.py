@@ -25,7 +25,7 @@ from daphne.utils import parse_x_forwarded_for
 from twisted.internet import protocol, reactor
 from twisted.web.http_headers import Headers
 
-from .backpressure import socket_writable, socket_write
+from .backpressure import socket_write
 
 logger = logging.getLogger(__name__)
 
@@ -95,24 +95,34 @@ class Lane(protocol.Protocol):
         self.busy = False  # a request of this connection is with the application
         self.gone: asyncio.Future | None = None
         self.paused = False
-        self.idle = None
+        self.idle = None  # the one timer that closes a connection idle for factory.timeOut
+        self.heard = 0.0  # when data last arrived (reactor.seconds())
 
     def connectionMade(self):
         self.gone = asyncio.get_event_loop().create_future()
         peer, host = self.transport.getPeer(), self.transport.getHost()
         self.client = [str(peer.host), peer.port] if hasattr(peer, "port") else None
         self.server_addr = [str(host.host), host.port] if hasattr(host, "port") else None
-        self._wait_idle()
+        self.heard = reactor.seconds()
+        if self.factory.timeOut:
+            self.idle = reactor.callLater(self.factory.timeOut, self._idle_check)
 
-    def _wait_idle(self):
+    def _idle_check(self):
+        """Close the connection if nothing arrived for ``timeOut``; else look again when it
+        would be (rescheduling on every read would cost a timer per request)."""
+        quiet = reactor.seconds() - self.heard
+        if quiet >= self.factory.timeOut:
+            self.transport.loseConnection()
+        else:
+            self.idle = reactor.callLater(self.factory.timeOut - quiet, self._idle_check)
+
+    def _stop_idle_check(self):
         if self.idle is not None and self.idle.active():
             self.idle.cancel()
-        if self.factory.timeOut:
-            self.idle = reactor.callLater(self.factory.timeOut, self.transport.loseConnection)
 
     def dataReceived(self, data):
         self.buffer += data
-        self._wait_idle()
+        self.heard = reactor.seconds()
         if not self.busy:
             self._next()
         elif len(self.buffer) > MAX_BODY and not self.paused:
@@ -120,8 +130,7 @@ class Lane(protocol.Protocol):
             self.transport.pauseProducing()
 
     def connectionLost(self, reason=None):
-        if self.idle is not None and self.idle.active():
-            self.idle.cancel()
+        self._stop_idle_check()
         if not self.gone.done():
             self.gone.set_result(None)
 
@@ -149,8 +158,7 @@ class Lane(protocol.Protocol):
 
     def _hand_over(self):
         """daphne's protocol takes the connection from here on, with what has arrived."""
-        if self.idle is not None and self.idle.active():
-            self.idle.cancel()
+        self._stop_idle_check()
         channel = self.factory.daphne_protocol(self.addr)
         self.transport.protocol = channel
         channel.makeConnection(self.transport)
@@ -226,7 +234,7 @@ class Lane(protocol.Protocol):
             data = b"\r\n".join(head) + b"\r\n\r\n" + body
             # Straight to the socket when nothing waits before it: Twisted's write would cost
             # two epoll changes and a turn of the loop (streaming.backpressure).
-            if not (socket_writable(self.transport) and socket_write(self.transport, data)):
+            if not socket_write(self.transport, data):
                 self.transport.write(data)
         self.factory.server.log_action("http", "complete", {
             "path": request.path, "status": status, "method": "POST",

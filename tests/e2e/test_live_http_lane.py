@@ -9,8 +9,10 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.live import LiveStack
@@ -98,13 +100,17 @@ def post(path: str, body: bytes, key: str | None, *extra: str, chunked: bool = F
     return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
 
+@pytest.fixture
+def raw(stack):
+    connection = Raw(stack)
+    yield connection
+    connection.close()
+
+
 def ask(stack, request: bytes) -> tuple[int, dict, bytes]:
-    raw = Raw(stack)
-    try:
-        raw.send(request)
-        return raw.answer()
-    finally:
-        raw.close()
+    with closing(Raw(stack)) as connection:
+        connection.send(request)
+        return connection.answer()
 
 
 def events(name: str, messages: int = 2) -> list[bytes]:
@@ -130,75 +136,60 @@ def test_lane_and_daphne_answer_alike__good_duplicate_and_refused(stack):
         assert lane[1]["content-type"] == daphne[1]["content-type"] == "application/json"
         assert int(lane[1]["content-length"]) == len(lane[2])
     first, again = (ask(stack, post("/api/ingest", message, stack.api_key)) for _ in range(2))
-    assert json.loads(first[2])["duplicate"] is True and json.loads(again[2]) == json.loads(first[2])
+    assert json.loads(first[2])["duplicate"] is True
+    assert json.loads(again[2]) == json.loads(first[2])
 
 
-def test_one_connection__lane_then_daphne_then_daphne_again__every_answer_in_order(stack):
+def test_one_connection__lane_then_daphne_then_daphne_again__every_answer_in_order(stack, raw):
     started, first, second, third = events("mixed", messages=3)[:4]
-    raw = Raw(stack)
-    try:
-        raw.send(post("/api/ingest", started, stack.api_key))
-        assert raw.answer()[0] == 201
-        raw.send(post("/api/ingest", first, stack.api_key))
-        assert raw.answer()[0] == 201
-        raw.send(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # daphne's from here on
-        status, _, body = raw.answer()
-        assert status == 200 and json.loads(body)["status"] == "ok"
-        raw.send(post("/api/ingest", second, stack.api_key))
-        status, _, body = raw.answer()
-        assert status == 201 and json.loads(body)["message_id"]
-        raw.send(post("/api/ingest", third, stack.api_key) + post("/api/ingest", third,
-                                                                   stack.api_key))
-        assert [raw.answer()[0], raw.answer()[0]] == [201, 201]
-    finally:
-        raw.close()
+    raw.send(post("/api/ingest", started, stack.api_key))
+    assert raw.answer()[0] == 201
+    raw.send(post("/api/ingest", first, stack.api_key))
+    assert raw.answer()[0] == 201
+    raw.send(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # daphne's from here on
+    status, _, body = raw.answer()
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    raw.send(post("/api/ingest", second, stack.api_key))
+    status, _, body = raw.answer()
+    assert status == 201 and json.loads(body)["message_id"]
+    raw.send(post("/api/ingest", third, stack.api_key) + post("/api/ingest", third,
+                                                               stack.api_key))
+    assert [raw.answer()[0], raw.answer()[0]] == [201, 201]
 
 
-def test_pipelined_and_split__each_answered_in_order(stack):
+def test_pipelined_and_split__each_answered_in_order(stack, raw):
     """Two requests in one write, then a request in pieces (head split, body in three)."""
     started, first, second = events("pieces", messages=2)[:3]
-    raw = Raw(stack)
-    try:
-        raw.send(post("/api/ingest", started, stack.api_key)
-                 + post("/api/ingest", first, stack.api_key))
-        answers = [raw.answer(), raw.answer()]
-        assert [a[0] for a in answers] == [201, 201]
-        assert "conversation_id" in json.loads(answers[0][2])
-        assert "message_id" in json.loads(answers[1][2])
-        request = post("/api/ingest", second, stack.api_key)
-        split = request.index(b"\r\n\r\n") + 4
-        for piece in (request[:7], request[7:split], request[split:split + 10],
-                      request[split + 10:split + 20], request[split + 20:]):
-            raw.send(piece)
-            time.sleep(0.05)
-        status, _, body = raw.answer()
-        assert status == 201 and json.loads(body)["message_id"] == json.loads(second)["data"][
-            "message_id"]
-    finally:
-        raw.close()
+    raw.send(post("/api/ingest", started, stack.api_key)
+             + post("/api/ingest", first, stack.api_key))
+    answers = [raw.answer(), raw.answer()]
+    assert [a[0] for a in answers] == [201, 201]
+    assert "conversation_id" in json.loads(answers[0][2])
+    assert "message_id" in json.loads(answers[1][2])
+    request = post("/api/ingest", second, stack.api_key)
+    split = request.index(b"\r\n\r\n") + 4
+    for piece in (request[:7], request[7:split], request[split:split + 10],
+                  request[split + 10:split + 20], request[split + 20:]):
+        raw.send(piece)
+        time.sleep(0.05)
+    status, _, body = raw.answer()
+    assert status == 201 and json.loads(body)["message_id"] == json.loads(second)["data"][
+        "message_id"]
 
 
-def test_connection_close__answered_then_closed(stack):
-    raw = Raw(stack)
-    try:
-        raw.send(post("/api/ingest", events("closing")[0], stack.api_key, "Connection: close"))
-        status, headers, _ = raw.answer()
-        assert status == 201 and headers["connection"].lower() == "close"
-        assert raw.closed_by_server()
-    finally:
-        raw.close()
+def test_connection_close__answered_then_closed(stack, raw):
+    raw.send(post("/api/ingest", events("closing")[0], stack.api_key, "Connection: close"))
+    status, headers, _ = raw.answer()
+    assert status == 201 and headers["connection"].lower() == "close"
+    assert raw.closed_by_server()
 
 
-def test_expect_continue_and_oversized__daphnes_answers(stack):
-    raw = Raw(stack)
-    try:
-        raw.send(post("/api/ingest", events("expect")[0], stack.api_key, "Expect: 100-continue"))
+def test_expect_continue_and_oversized__daphnes_answers(stack, raw):
+    raw.send(post("/api/ingest", events("expect")[0], stack.api_key, "Expect: 100-continue"))
+    status, _, _ = raw.answer()
+    if status == 100:
         status, _, _ = raw.answer()
-        if status == 100:
-            status, _, _ = raw.answer()
-        assert status == 201
-    finally:
-        raw.close()
+    assert status == 201
     big = b"{" + b" " * (3 * 1024 * 1024) + b"}"
     status, _, body = ask(stack, post("/api/ingest", big, stack.api_key))
     assert status == 413 and json.loads(body)["error"] == "payload_too_large"
@@ -212,8 +203,6 @@ def test_client_gone_mid_body__nothing_stored__server_serves_on(stack):
     raw.close()
     time.sleep(0.3)
     headers = {"Authorization": f"Bearer {stack.api_key}"}
-    import httpx
-
     listed = httpx.get(f"{stack.base_url}/api/sessions", params={"search": "gone"},
                        headers=headers).json()["results"]
     assert listed == []
@@ -228,8 +217,8 @@ def test_proxy_headers__refused_keys_counted_per_forwarded_address(stack):
         status, _, _ = ask(stack, post("/api/ingest", body, "ap_live_wrong",
                                        "X-Forwarded-For: 10.9.9.9"))
         assert status == 401
-    read = (f"GET /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {stack.api_key}"
-            "\r\nX-Forwarded-For: {}\r\n\r\n")
+    read = ("GET /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {stack.api_key}\r\nX-Forwarded-For: {{}}\r\n\r\n")
     assert ask(stack, read.format("10.9.9.9").encode())[0] == 429  # daphne's, counted by the lane
     assert ask(stack, read.format("10.8.8.8").encode())[0] == 200
     assert ask(stack, post("/api/ingest", body, stack.api_key,
